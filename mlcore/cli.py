@@ -1,0 +1,183 @@
+"""Command line: python -m mlcore train | predict | evaluate | demo-data."""
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train on DIR/<label>/<image> and write an artifact")
+    p.add_argument("--data", required=True, help="folder with one sub-folder per label")
+    p.add_argument("--out", required=True, help="artifact directory to create (must not exist)")
+    p.add_argument("--arch", default="resnet18")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--size", type=int, default=32, help="input size in pixels")
+    p.add_argument("--resize", default="squish", choices=["crop", "pad", "squish"])
+    p.add_argument("--pad-mode", default="zeros", choices=["zeros", "border", "reflection"])
+    p.add_argument("--augment", default="none", choices=["none", "default"])
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", default="2e-3", help="learning rate, or 'find' for lr_find")
+    p.add_argument("--valid-pct", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--weights", default=None, help="local weights file for the backbone")
+    p.add_argument("--device", default=None)
+    p.add_argument("--schedule", default="one_cycle", choices=["one_cycle", "fine_tune"])
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="predict images with an artifact")
+    p.add_argument("--artifact", required=True)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("images", nargs="+")
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="metrics and confusion matrix on DIR/<label>/<image>")
+    p.add_argument("--artifact", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument(
+        "--split",
+        default="valid",
+        choices=["valid", "all"],
+        help="valid: only items in the artifact's validation split (keys = content hashes)",
+    )
+    p.add_argument("--confusion", default="confusion_matrix.png", help="output .png or .svg")
+    p.add_argument("--device", default="cpu")
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo-data", help="render scikit-learn's digits as PNG files")
+    p.add_argument("dest")
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--limit", type=int, default=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with all sub-commands."""
+    parser = argparse.ArgumentParser(prog="python -m mlcore", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_train, _add_predict, _add_evaluate, _add_demo):
+        add(sub)
+    return parser
+
+
+def _print_progress(progress) -> None:
+    loss = "" if progress.train_loss is None else f" loss {progress.train_loss:.4f}"
+    eta = "" if progress.eta_seconds is None else f" eta {progress.eta_seconds:.0f}s"
+    _err(
+        f"[{progress.phase}] epoch {progress.epoch + 1}/{progress.epochs} {progress.fraction:.0%}{loss}{eta}"
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train and save an artifact."""
+    from mlcore.artifacts import save_artifact
+    from mlcore.data import records_from_folder
+    from mlcore.train import TrainConfig, train
+
+    config = TrainConfig(
+        arch=args.arch,
+        epochs=args.epochs,
+        image_size=args.size,
+        resize_method=args.resize,
+        pad_mode=args.pad_mode,
+        augment=args.augment,
+        batch_size=args.batch_size,
+        lr=None if args.lr == "find" else float(args.lr),
+        valid_pct=args.valid_pct,
+        seed=args.seed,
+        weights_path=args.weights,
+        device=args.device,
+        schedule=args.schedule,
+    )
+    model = train(records_from_folder(args.data), config, on_progress=_print_progress)
+    artifact = save_artifact(model, args.out)
+    _out(json.dumps({"artifact": str(artifact.path), "sha256": artifact.sha256, **model.metrics}))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Print one prediction per image."""
+    from mlcore.predict import Predictor
+
+    predictor = Predictor.from_artifact(args.artifact, device=args.device)
+    for path, result in zip(args.images, predictor.predict(args.images), strict=True):
+        if args.json:
+            _out(json.dumps({"image": path, **result.to_dict()}))
+        else:
+            flag = " OUT-OF-DOMAIN" if result.is_ood else ""
+            _out(
+                f"{path}\t{result.label}\t{result.confidence:.3f}\tood={result.ood_score:.3f}{flag}"
+            )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Print metrics and write the confusion-matrix plot."""
+    from mlcore.data import is_validation, records_from_folder
+    from mlcore.evaluate import evaluate_records
+    from mlcore.interpret import plot_confusion_matrix
+    from mlcore.predict import Predictor
+
+    predictor = Predictor.from_artifact(args.artifact, device=args.device)
+    records = records_from_folder(args.data)
+    if args.split == "valid":
+        cfg = predictor.metadata.get("train_config", {})
+        seed, pct = cfg.get("seed", 42), cfg.get("valid_pct", 0.2)
+        records = [r for r in records if is_validation(r.key, seed=seed, valid_pct=pct)]
+    report = evaluate_records(predictor, records)
+    out = Path(args.confusion)
+    fmt = "svg" if out.suffix.lower() == ".svg" else "png"
+    out.write_bytes(plot_confusion_matrix(report["confusion_matrix"], predictor.labels, fmt=fmt))
+    summary = {k: v for k, v in report.items() if k not in ("per_class", "confusion_matrix")}
+    _out(json.dumps({**summary, "confusion_plot": str(out)}, indent=2))
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    """Render the digits demo data set."""
+    from mlcore.demo import render_digits
+
+    records = render_digits(args.dest, size=args.size, limit=args.limit)
+    _out(f"{len(records)} images under {args.dest}")
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "evaluate": cmd_evaluate,
+    "demo-data": cmd_demo_data,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    from mlcore.artifacts import ArtifactError
+    from mlcore.images import ImageLoadError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (ArtifactError, ImageLoadError, FileNotFoundError, ValueError) as exc:
+        _err(f"error: {exc}")
+        return 2

@@ -1,0 +1,131 @@
+"""Records, the stable validation split, and fastai DataLoaders built from them.
+
+The split is a pure function of (seed, item key): an item's side never changes when the dataset
+grows or is reordered. fastai's `RandomSplitter` instead permutes the *current* item list with the
+seed, so adding one item reshuffles everything and old validation items leak into training (and
+validation metrics of successive model versions stop being comparable).
+
+This module does not import fastai; `build_dataloaders` loads `mlcore.loaders` on first use.
+"""
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlcore.images import ImageLoadError, load_rgb
+
+if TYPE_CHECKING:
+    from fastai.data.core import DataLoaders
+
+__all__ = [
+    "AUGMENT_PRESETS",
+    "ImageLoadError",
+    "Record",
+    "build_dataloaders",
+    "is_validation",
+    "label_vocab",
+    "load_rgb",
+    "records_from_folder",
+    "split_records",
+]
+
+logger = logging.getLogger(__name__)
+
+AUGMENT_PRESETS = ("none", "default", "custom")
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+@dataclass(frozen=True)
+class Record:
+    """One labelled image: where it is, its label, and a stable key that decides its split."""
+
+    path: str | os.PathLike
+    label: str
+    key: str
+
+
+def is_validation(key: str, *, seed: int = 0, valid_pct: float = 0.2) -> bool:
+    """Return True when the item with this key belongs to the validation split."""
+    if not 0.0 <= valid_pct <= 1.0:
+        raise ValueError(f"valid_pct must be within [0, 1], got {valid_pct}")
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < valid_pct
+
+
+def split_records(
+    records: Sequence[Record], *, seed: int = 0, valid_pct: float = 0.2
+) -> tuple[list[int], list[int]]:
+    """Return (train indices, validation indices) by the stable key hash."""
+    train_idx, valid_idx = [], []
+    for i, record in enumerate(records):
+        target = (
+            valid_idx if is_validation(record.key, seed=seed, valid_pct=valid_pct) else train_idx
+        )
+        target.append(i)
+    return train_idx, valid_idx
+
+
+def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file's content."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def records_from_folder(root: str | os.PathLike) -> list[Record]:
+    """Records for `root/<label>/<image>` files, keyed by content hash (stable across moves)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder {root} does not exist")
+    records = [
+        Record(path=str(path), label=label_dir.name, key=file_sha256(path))
+        for label_dir in sorted(p for p in root.iterdir() if p.is_dir())
+        for path in sorted(label_dir.iterdir())
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if not records:
+        raise ValueError(f"no images found under {root}/<label>/")
+    return records
+
+
+def label_vocab(records: Iterable[Record]) -> list[str]:
+    """Sorted list of distinct labels."""
+    return sorted({r.label for r in records})
+
+
+def build_dataloaders(
+    records: Sequence[Record],
+    *,
+    image_size: int,
+    resize_method: str = "squish",
+    pad_mode: str = "zeros",
+    augment: str = "none",
+    batch_size: int = 64,
+    valid_pct: float = 0.2,
+    seed: int = 0,
+    device=None,
+    aug_strengths: dict | None = None,
+    num_workers: int = 0,
+) -> "DataLoaders":
+    """Build fastai DataLoaders over records with the stable key-hash split."""
+    from mlcore.loaders import make_dataloaders
+
+    return make_dataloaders(
+        records,
+        image_size=image_size,
+        resize_method=resize_method,
+        pad_mode=pad_mode,
+        augment=augment,
+        batch_size=batch_size,
+        valid_pct=valid_pct,
+        seed=seed,
+        device=device,
+        aug_strengths=aug_strengths,
+        num_workers=num_workers,
+    )

@@ -1,0 +1,1 @@
+"""Handoff's Django app: models, services, routing, queues, tasks, pages."""

@@ -1,0 +1,108 @@
+"""The one bridge between reviewapp and mlcore: loading predictors, training, demo data.
+
+Predictors are loaded once per process and cached by model version sha256; nothing is loaded at
+import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from mlcore import artifacts as ml_artifacts
+from mlcore import data as ml_data
+from mlcore import demo as ml_demo
+from mlcore import predict as ml_predict
+from mlcore import train as ml_train
+
+logger = logging.getLogger(__name__)
+
+_PREDICTORS: dict[str, ml_predict.Predictor] = {}
+_PREDICTORS_LOCK = threading.Lock()
+
+ImageLoadError = ml_data.ImageLoadError
+ArtifactError = ml_artifacts.ArtifactError
+PredictionResult = ml_predict.PredictionResult
+TrainingCancelled = ml_train.TrainingCancelled
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """An item to train on: image path, label and stable key."""
+
+    path: str
+    label: str
+    key: str
+
+
+def load_image(source: Any):
+    """Decode an image fully into RGB, raising ImageLoadError with a clear message."""
+    return ml_data.load_rgb(source)
+
+
+def get_predictor(*, artifact_path: str, sha256: str) -> ml_predict.Predictor:
+    """Return the process-wide predictor for a model version, loading it on first use."""
+    with _PREDICTORS_LOCK:
+        predictor = _PREDICTORS.get(sha256)
+        if predictor is None:
+            logger.info("predictor.load sha256=%s path=%s", sha256[:12], artifact_path)
+            predictor = ml_predict.Predictor.from_artifact(
+                artifact_path, device=settings.HANDOFF_PREDICT_DEVICE
+            )
+            if predictor.sha256 != sha256:
+                raise ArtifactError(
+                    f"artifact at {artifact_path} has sha256 {predictor.sha256}, "
+                    f"but the model version expects {sha256}"
+                )
+            _PREDICTORS[sha256] = predictor
+        return predictor
+
+
+def predict_images(
+    *, artifact_path: str, sha256: str, images: Sequence[Any]
+) -> list[ml_predict.PredictionResult]:
+    """Predict a batch of images with the given model version."""
+    predictor = get_predictor(artifact_path=artifact_path, sha256=sha256)
+    return predictor.predict(list(images))
+
+
+def render_model_view(*, artifact_path: str, sha256: str, image: Any):
+    """Return the image exactly as the model saw it (after resize/crop/pad)."""
+    return get_predictor(artifact_path=artifact_path, sha256=sha256).model_view(image)
+
+
+def train_and_save(
+    *,
+    records: Sequence[TrainingRecord],
+    params: dict[str, Any],
+    dest: Path,
+    dataset_hash: str,
+    on_progress: Callable[[Any], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    extra_metadata: dict[str, Any] | None = None,
+) -> ml_artifacts.Artifact:
+    """Train a model on records with params (TrainConfig fields) and save it atomically."""
+    config = ml_train.TrainConfig(**params)
+    ml_records = [ml_data.Record(path=r.path, label=r.label, key=r.key) for r in records]
+    trained = ml_train.train(
+        ml_records,
+        config,
+        on_progress=on_progress,
+        should_cancel=should_cancel,
+        dataset_hash=dataset_hash,
+    )
+    return ml_artifacts.save_artifact(trained, dest, extra_metadata=extra_metadata)
+
+
+def render_demo_digits(dest_dir: Path) -> list[TrainingRecord]:
+    """Render scikit-learn's digits to PNG files and return them as records."""
+    return [
+        TrainingRecord(path=str(r.path), label=r.label, key=r.key)
+        for r in ml_demo.render_digits(dest_dir)
+    ]

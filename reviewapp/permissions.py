@@ -1,0 +1,48 @@
+"""Who may do what: group names and per-project access checks."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+
+from reviewapp.models import Project
+
+REVIEWERS_GROUP = "reviewers"
+ROLLOUT_ADMINS_GROUP = "rollout admins"
+
+
+def is_rollout_admin(user) -> bool:
+    """Rollout admins (and superusers) manage every project."""
+    return user.is_authenticated and user.has_perm("reviewapp.manage_rollout")
+
+
+def visible_projects(user) -> QuerySet[Project]:
+    """Projects whose queue and items the user may see."""
+    if is_rollout_admin(user):
+        return Project.objects.all()
+    if not user.has_perm("reviewapp.review_items"):
+        return Project.objects.none()
+    return Project.objects.filter(reviewers=user)
+
+
+def require_project_access(user, project: Project) -> None:
+    """Raise PermissionDenied, saying what is missing, unless the user may review the project."""
+    if is_rollout_admin(user):
+        return
+    if not user.has_perm("reviewapp.review_items"):
+        raise PermissionDenied(
+            "You need the reviewer role (group 'reviewers') to see review queues. "
+            "Ask a rollout admin to add you."
+        )
+    if not project.reviewers.filter(pk=user.pk).exists():
+        raise PermissionDenied(
+            f"You are not a reviewer of the project '{project.name}'. "
+            "Ask a rollout admin to add you to its reviewers."
+        )
+
+
+def require_upload(user, project: Project) -> None:
+    """Raise PermissionDenied unless the user may upload items to the project."""
+    require_project_access(user, project)
+    if not user.has_perm("reviewapp.upload_items"):
+        raise PermissionDenied("You need the permission 'Can upload items' to add images.")

@@ -1,0 +1,200 @@
+"""Review-queue writes: claiming the next task under a lease, and recording decisions.
+
+Races are settled by the database: on PostgreSQL the claim takes ``SELECT ... FOR UPDATE SKIP
+LOCKED``; elsewhere a conditional UPDATE that only one claimer can win.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from reviewapp.models import (
+    DecidedBy,
+    Decision,
+    Outcome,
+    Project,
+    ReviewTask,
+    TaskStatus,
+    Verdict,
+)
+from reviewapp.routing import suggestion_visible
+
+logger = logging.getLogger(__name__)
+
+
+class DecisionRefused(ValidationError):
+    """A decision that cannot be recorded (lease lost, already decided, bad label)."""
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.HANDOFF_REVIEW_LEASE_SECONDS)
+
+
+def _claimable(*, project: Project, reviewer) -> QuerySet[ReviewTask]:
+    now = timezone.now()
+    skipped = Decision.objects.filter(
+        reviewer=reviewer, verdict=Verdict.SKIP, undone_at__isnull=True
+    ).values("task_id")
+    return (
+        ReviewTask.objects.filter(project=project)
+        .filter(Q(status=TaskStatus.OPEN) | Q(status=TaskStatus.CLAIMED, lease_expires_at__lt=now))
+        .exclude(pk__in=skipped)
+        .order_by("-priority", "created_at", "pk")
+    )
+
+
+def task_claim_next(*, project: Project, reviewer) -> ReviewTask | None:
+    """Give the reviewer their current task, or claim the next one under a fresh lease."""
+    now = timezone.now()
+    mine = (
+        ReviewTask.objects.filter(
+            project=project,
+            status=TaskStatus.CLAIMED,
+            claimed_by=reviewer,
+            lease_expires_at__gte=now,
+        )
+        .order_by("-priority", "created_at")
+        .first()
+    )
+    if mine is not None:
+        return mine
+    if connection.vendor == "postgresql":
+        return _claim_skip_locked(project=project, reviewer=reviewer)
+    return _claim_conditional(project=project, reviewer=reviewer)
+
+
+def _claim_skip_locked(*, project: Project, reviewer) -> ReviewTask | None:
+    with transaction.atomic():
+        task = (
+            _claimable(project=project, reviewer=reviewer)
+            .select_for_update(skip_locked=True, of=("self",))
+            .first()
+        )
+        if task is None:
+            return None
+        task.status = TaskStatus.CLAIMED
+        task.claimed_by = reviewer
+        task.lease_expires_at = timezone.now() + _lease()
+        task.save(update_fields=["status", "claimed_by", "lease_expires_at"])
+    return task
+
+
+def _claim_conditional(*, project: Project, reviewer, attempts: int = 20) -> ReviewTask | None:
+    for _ in range(attempts):
+        candidate = _claimable(project=project, reviewer=reviewer).first()
+        if candidate is None:
+            return None
+        now = timezone.now()
+        won = (
+            ReviewTask.objects.filter(pk=candidate.pk)
+            .filter(
+                Q(status=TaskStatus.OPEN) | Q(status=TaskStatus.CLAIMED, lease_expires_at__lt=now)
+            )
+            .update(status=TaskStatus.CLAIMED, claimed_by=reviewer, lease_expires_at=now + _lease())
+        )
+        if won:
+            candidate.refresh_from_db()
+            return candidate
+    return None
+
+
+def _check_lease(*, task: ReviewTask, reviewer) -> None:
+    """Refuse a decision on a lost lease, unless nobody else has claimed the task since."""
+    if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
+        raise DecisionRefused("This item was already decided; your decision was not recorded.")
+    if task.claimed_by_id not in (None, reviewer.pk):
+        raise DecisionRefused(
+            "Your claim on this item expired and another reviewer has it now; "
+            "your decision was not recorded."
+        )
+
+
+def decision_submit(
+    *,
+    task: ReviewTask,
+    reviewer,
+    verdict: str,
+    label: str = "",
+    duration_ms: int | None = None,
+) -> Decision:
+    """Record a reviewer's verdict on a task and store the item's outcome.
+
+    In the shadow stage the reviewer decides blind: the verdict is derived from whether their
+    label matches the model's (hidden) suggestion.
+    """
+    project = task.project
+    if verdict not in Verdict.values:
+        raise DecisionRefused(f"Unknown verdict {verdict!r}.")
+    with transaction.atomic():
+        task = (
+            ReviewTask.objects.select_for_update(of=("self",))
+            .select_related("prediction")
+            .get(pk=task.pk)
+        )
+        _check_lease(task=task, reviewer=reviewer)
+        suggested = task.prediction.label if task.prediction else ""
+        shown = bool(suggested) and suggestion_visible(
+            stage=project.stage, kill_switch=project.kill_switch
+        )
+        verdict, label = _normalise_verdict(
+            project=project, verdict=verdict, label=label, suggested=suggested, shown=shown
+        )
+        decision = Decision.objects.create(
+            task=task,
+            item_id=task.item_id,
+            reviewer=reviewer,
+            verdict=verdict,
+            label=label,
+            suggested_label=suggested,
+            suggestion_shown=shown,
+            duration_ms=duration_ms,
+        )
+        if verdict == Verdict.SKIP:
+            task.status, task.claimed_by, task.lease_expires_at = TaskStatus.OPEN, None, None
+            task.save(update_fields=["status", "claimed_by", "lease_expires_at"])
+            return decision
+        _outcome_store(task=task, decision=decision)
+        task.status, task.closed_at = TaskStatus.DONE, timezone.now()
+        task.save(update_fields=["status", "closed_at"])
+    logger.info("decision.recorded task=%s reviewer=%s verdict=%s", task.pk, reviewer.pk, verdict)
+    return decision
+
+
+def _normalise_verdict(
+    *, project: Project, verdict: str, label: str, suggested: str, shown: bool
+) -> tuple[str, str]:
+    if verdict in (Verdict.SKIP, Verdict.OUT_OF_DOMAIN):
+        return verdict, ""
+    if verdict == Verdict.CONFIRM:
+        if not shown:
+            raise DecisionRefused("There is no visible suggestion to confirm; choose a label.")
+        return Verdict.CONFIRM, suggested
+    if label not in project.labels:
+        raise DecisionRefused(
+            f"{label!r} is not a label of {project.name}; choose one of "
+            f"{', '.join(map(str, project.labels))}."
+        )
+    return (Verdict.CONFIRM if label == suggested else Verdict.CORRECT), label
+
+
+def _outcome_store(*, task: ReviewTask, decision: Decision) -> Outcome:
+    try:
+        with transaction.atomic():
+            return Outcome.objects.create(
+                item_id=task.item_id,
+                label=decision.label,
+                is_out_of_domain=decision.verdict == Verdict.OUT_OF_DOMAIN,
+                decided_by=DecidedBy.HUMAN,
+                decision=decision,
+                model_version=task.prediction.model_version if task.prediction else None,
+                audit_probability=1.0,
+            )
+    except IntegrityError:
+        raise DecisionRefused("This item already has a final outcome; nothing was changed.")

@@ -1,0 +1,184 @@
+"""Pages: parse the request, call one service or selector, respond."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from reviewapp import ml, permissions, queues, selectors, services
+from reviewapp.forms import DecisionForm, UploadForm
+from reviewapp.models import Item, ItemOrigin, Project, ReviewTask
+from reviewapp.routing import suggestion_visible
+
+logger = logging.getLogger(__name__)
+
+CONTENT_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "bmp": "image/bmp",
+}
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """403 page that says what is missing."""
+    reason = str(exception) if exception and str(exception) else "You lack a permission."
+    return render(request, "403.html", {"reason": reason}, status=403)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The projects this user can see, with their queues."""
+    projects = [
+        {"project": p, "queue": sum(selectors.queue_counts(project=p).values())}
+        for p in permissions.visible_projects(request.user)
+    ]
+    return render(request, "reviewapp/home.html", {"projects": projects})
+
+
+@require_GET
+def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """A project's state: champion, counts, recent outcomes, upload form."""
+    project = get_object_or_404(Project, slug=slug)
+    permissions.require_project_access(request.user, project)
+    context = {
+        "project": project,
+        "champion": services.champion_of(project),
+        "summary": selectors.project_summary(project=project),
+        "queue": selectors.queue_counts(project=project),
+        "outcomes": selectors.recent_outcomes(project=project),
+        "form": UploadForm(),
+        "can_upload": request.user.has_perm("reviewapp.upload_items"),
+    }
+    return render(request, "reviewapp/project.html", context)
+
+
+@require_POST
+def project_upload(request: HttpRequest, slug: str) -> HttpResponse:
+    """Accept one or more image uploads; each bad file is named and nothing of it is stored."""
+    project = get_object_or_404(Project, slug=slug)
+    permissions.require_upload(request.user, project)
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for error in form.errors.get("images", []):
+            messages.error(request, error)
+        return redirect("project", slug=slug)
+    added = 0
+    for upload in form.cleaned_data["images"]:
+        try:
+            _, created = services.item_ingest(
+                project=project,
+                data=upload.read(),
+                origin=ItemOrigin.UPLOAD,
+                original_filename=upload.name,
+                source={"uploaded_by": request.user.get_username()},
+            )
+        except ValidationError as exc:
+            messages.error(request, "; ".join(exc.messages))
+            continue
+        added += int(created)
+        if not created:
+            messages.info(request, f"{upload.name}: already in the project, not added twice.")
+    if added:
+        messages.success(request, f"{added} image(s) added; predictions are on their way.")
+    return redirect("project", slug=slug)
+
+
+@require_GET
+def review_desk(request: HttpRequest, slug: str) -> HttpResponse:
+    """The reviewer's desk: claim the next task and show it."""
+    project = get_object_or_404(Project, slug=slug)
+    permissions.require_project_access(request.user, project)
+    task = queues.task_claim_next(project=project, reviewer=request.user)
+    context = {
+        "project": project,
+        "task": task,
+        "queue": selectors.queue_counts(project=project),
+        "label_keys": label_keys(project.labels),
+    }
+    if task is not None:
+        context["show_suggestion"] = task.prediction is not None and suggestion_visible(
+            stage=project.stage, kill_switch=project.kill_switch
+        )
+        context["form"] = DecisionForm(initial={"task": task.pk})
+    return render(request, "reviewapp/desk.html", context)
+
+
+@require_POST
+def review_decide(request: HttpRequest, slug: str) -> HttpResponse:
+    """Record a decision and go on to the next item."""
+    project = get_object_or_404(Project, slug=slug)
+    permissions.require_project_access(request.user, project)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The decision was incomplete: " + form.errors.as_text())
+        return redirect("desk", slug=slug)
+    task = get_object_or_404(ReviewTask, pk=form.cleaned_data["task"], project=project)
+    try:
+        queues.decision_submit(
+            task=task,
+            reviewer=request.user,
+            verdict=form.cleaned_data["verdict"],
+            label=form.cleaned_data.get("label") or "",
+            duration_ms=form.cleaned_data.get("duration_ms"),
+        )
+    except queues.DecisionRefused as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("desk", slug=slug)
+
+
+def _item_for(request: HttpRequest, item_id: int) -> Item:
+    item = get_object_or_404(Item.objects.select_related("project"), pk=item_id)
+    permissions.require_project_access(request.user, item.project)
+    return item
+
+
+@require_GET
+def item_image(request: HttpRequest, item_id: int) -> HttpResponse:
+    """The stored image, served only to users who may see its project."""
+    item = _item_for(request, item_id)
+    try:
+        handle = item.image.open("rb")
+    except FileNotFoundError:
+        raise Http404("The image file is missing from storage.")
+    response = FileResponse(handle, content_type=CONTENT_TYPES.get(item.image_format))
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_http_methods(["GET"])
+def item_model_view(request: HttpRequest, item_id: int) -> HttpResponse:
+    """The image as the champion model saw it (after resize, crop or pad)."""
+    item = _item_for(request, item_id)
+    champion = services.champion_of(item.project)
+    if champion is None:
+        raise Http404("This project has no champion model yet.")
+    with item.image.open("rb") as handle:
+        image = ml.load_image(handle)
+    view = ml.render_model_view(
+        artifact_path=champion.artifact_path, sha256=champion.sha256, image=image
+    )
+    buffer = io.BytesIO()
+    view.save(buffer, format="PNG")
+    response = HttpResponse(buffer.getvalue(), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+RESERVED_KEYS = {"x", "s", "z", "?"}
+
+
+def label_keys(labels: list[str]) -> list[tuple[str, str]]:
+    """Keyboard key per label: the label itself when it is one character, else 1-9, 0, a-w."""
+    if all(len(str(label)) == 1 for label in labels) and len(set(labels)) == len(labels):
+        if not RESERVED_KEYS & {str(label).lower() for label in labels}:
+            return [(label, str(label)) for label in labels]
+    pool = [*"1234567890", *[c for c in "abcdefghijklmnopqrstuvwy" if c not in RESERVED_KEYS]]
+    return [(label, pool[i] if i < len(pool) else "") for i, label in enumerate(labels)]
