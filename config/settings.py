@@ -210,3 +210,9 @@ HANDOFF_DEMO_REVIEWER_PASSWORD = os.environ.get("HANDOFF_DEMO_REVIEWER_PASSWORD"
 HANDOFF_PREDICT_DEVICE = os.environ.get("HANDOFF_PREDICT_DEVICE", "cpu")
 HANDOFF_TRAIN_DEVICE = os.environ.get("HANDOFF_TRAIN_DEVICE", "")  # empty: CUDA when available
 HANDOFF_REVIEW_LEASE_SECONDS = int(os.environ.get("HANDOFF_REVIEW_LEASE_SECONDS", "300"))
+# A training worker beats every few seconds; a run silent for longer than the stale limit is
+# failed by the reaper (reviewapp.reap_training_runs, scheduled by `manage.py training_schedule`).
+HANDOFF_TRAINING_HEARTBEAT_SECONDS = float(
+    os.environ.get("HANDOFF_TRAINING_HEARTBEAT_SECONDS", "10")
+)
+HANDOFF_TRAINING_STALE_SECONDS = float(os.environ.get("HANDOFF_TRAINING_STALE_SECONDS", "120"))

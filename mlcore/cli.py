@@ -79,9 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _print_progress(progress) -> None:
     loss = "" if progress.train_loss is None else f" loss {progress.train_loss:.4f}"
     eta = "" if progress.eta_seconds is None else f" eta {progress.eta_seconds:.0f}s"
-    _err(
-        f"[{progress.phase}] epoch {progress.epoch + 1}/{progress.epochs} {progress.fraction:.0%}{loss}{eta}"
-    )
+    where = f"epoch {progress.epoch + 1}/{progress.epochs} {progress.fraction:.0%}"
+    _err(f"[{progress.phase}] {where}{loss}{eta}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:

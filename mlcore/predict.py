@@ -20,6 +20,7 @@ from mlcore import ood
 from mlcore.artifacts import (
     REFERENCE_FILE,
     WEIGHTS_FILE,
+    Artifact,
     ArtifactError,
     load_artifact,
     load_tensors,
@@ -72,6 +73,19 @@ def _load(source: ImageSource, index: int) -> Image.Image:
         raise ImageLoadError(f"image #{index} ({describe_source(source)}): {exc}") from exc
 
 
+def _network_from_artifact(artifact: Artifact) -> nn.Module:
+    meta = artifact.metadata
+    try:
+        model = build_network(meta["arch"], len(meta["labels"]))
+        model.load_state_dict(load_tensors(artifact, WEIGHTS_FILE), strict=True)
+    except (RuntimeError, ValueError) as exc:
+        raise ArtifactError(
+            f"{artifact.path / WEIGHTS_FILE} does not fit arch {meta['arch']!r} with "
+            f"{len(meta['labels'])} labels: {exc}"
+        ) from exc
+    return model
+
+
 class Predictor:
     """Batched, calibrated predictions with OOD scores for one model version."""
 
@@ -107,13 +121,7 @@ class Predictor:
         """Load a verified artifact (ArtifactError when anything does not match)."""
         artifact = load_artifact(path)
         meta = artifact.metadata
-        model = build_network(meta["arch"], len(meta["labels"]))
-        try:
-            model.load_state_dict(load_tensors(artifact, WEIGHTS_FILE), strict=True)
-        except RuntimeError as exc:
-            raise ArtifactError(
-                f"{artifact.path / WEIGHTS_FILE} does not fit {meta['arch']}: {exc}"
-            )
+        model = _network_from_artifact(artifact)
         bank = None
         if REFERENCE_FILE in artifact.manifest["files"]:
             bank = load_tensors(artifact, REFERENCE_FILE).get("knn_bank")

@@ -72,6 +72,9 @@ class TrainConfig:
     ood_primary_score: str = ood.DEFAULT_PRIMARY_SCORE
     knn_k: int = ood.DEFAULT_KNN_K
     max_reference_features: int = 5000
+    # 0 = load in the training process: deterministic, and the only option inside Celery's
+    # prefork pool, whose daemonic workers may not start DataLoader worker processes.
+    num_workers: int = 0
 
     def validate(self) -> None:
         """Raise ValueError for settings that cannot work."""
@@ -86,7 +89,7 @@ class TrainConfig:
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
             (self.ood_primary_score in ood.SCORES, f"ood_primary_score must be in {ood.SCORES}"),
             (self.epochs >= 1 and self.image_size >= 8, "need epochs >= 1 and image_size >= 8"),
-            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.batch_size >= 1 and self.num_workers >= 0, "need batch_size >= 1"),
             (self.lr is None or self.lr > 0, "lr must be positive or None (lr_find)"),
         ]
         for ok, message in checks:
@@ -170,6 +173,7 @@ def build_learner(records: Sequence[Record], config: TrainConfig, device: torch.
         seed=config.seed,
         device=device,
         aug_strengths=config.aug_strengths,
+        num_workers=config.num_workers,
     )
     # pretrained=False: vision_learner would otherwise download ImageNet weights.
     learn = vision_learner(
@@ -236,18 +240,27 @@ def train(
     """Train, calibrate and analyse an image classifier on labelled records."""
     config.validate()
     records = list(records)
+    if len(label_vocab(records)) < 2:
+        raise ValueError("training needs images of at least two labels")
     device = resolve_device(config.device)
     started = time.monotonic()
     with seeded(config.seed), tempfile.TemporaryDirectory(prefix="mlcore-train-") as workdir:
         learn = build_learner(records, config, device, workdir)
+        fit_started = time.monotonic()
         history, lr = fit_learner(learn, config, on_progress, should_cancel)
+        fit_seconds = time.monotonic() - fit_started
         if device.type == "cuda":
             learn.to_contiguous(to_fp32=True)
         model = learn.model.eval()
+    analysis_started = time.monotonic()
     trained = _analysed_model(model, records, config, device, history)
     trained.dataset_hash = dataset_hash or dataset_fingerprint(records)
-    trained.metrics["train_seconds"] = round(time.monotonic() - started, 3)
-    trained.metrics["lr"] = lr
+    trained.metrics.update(
+        lr=lr,
+        fit_seconds=round(fit_seconds, 3),
+        analysis_seconds=round(time.monotonic() - analysis_started, 3),
+        train_seconds=round(time.monotonic() - started, 3),
+    )
     if on_progress is not None:
         last = history[-1] if history else {}
         on_progress(_done_progress(config, last, trained.metrics))

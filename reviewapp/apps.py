@@ -1,6 +1,9 @@
 """App configuration."""
 
+from pathlib import Path
+
 from django.apps import AppConfig
+from django.conf import settings
 from django.db.models.signals import post_migrate
 
 
@@ -17,3 +20,8 @@ class ReviewappConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_groups, sender=self)
+        # kombu's filesystem transport needs its folders before the first message is sent.
+        options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+        for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+            if key in options:
+                Path(options[key]).mkdir(parents=True, exist_ok=True)

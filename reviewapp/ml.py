@@ -18,6 +18,8 @@ from django.conf import settings
 from mlcore import artifacts as ml_artifacts
 from mlcore import data as ml_data
 from mlcore import demo as ml_demo
+from mlcore import images as ml_images
+from mlcore import interpret as ml_interpret
 from mlcore import predict as ml_predict
 from mlcore import train as ml_train
 
@@ -106,3 +108,52 @@ def render_demo_digits(dest_dir: Path) -> list[TrainingRecord]:
         TrainingRecord(path=str(r.path), label=r.label, key=r.key)
         for r in ml_demo.render_digits(dest_dir)
     ]
+
+
+def is_validation(key: str, *, seed: int, valid_pct: float) -> bool:
+    """True when the item with this key is on the validation side of the stable split."""
+    return ml_data.is_validation(key, seed=seed, valid_pct=valid_pct)
+
+
+def training_device(requested: str | None) -> str:
+    """The device a training run uses: the requested one, else CUDA when available, else CPU."""
+    return str(ml_train.resolve_device(requested or None))
+
+
+def predict_paths(
+    *, artifact_path: str, paths: Sequence[str], device: str = "cpu"
+) -> tuple[list[str], list[dict[str, float]]]:
+    """(predicted labels, calibrated probabilities) of a freshly loaded artifact on image files."""
+    predictor = ml_predict.Predictor.from_artifact(artifact_path, device=device)
+    results = predictor.predict(list(paths), batch_size=128)
+    return [r.label for r in results], [r.probabilities for r in results]
+
+
+def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> list:
+    """Counts, rows = actual, columns = predicted, as nested lists."""
+    return ml_interpret.confusion_matrix(y_true, y_pred, labels).tolist()
+
+
+def top_losses(
+    y_true: Sequence[str],
+    y_pred: Sequence[str],
+    probs: Sequence[dict],
+    labels: Sequence[str],
+    k: int,
+) -> list[dict]:
+    """The k worst items by -log p(actual label), with their index into the inputs."""
+    return ml_interpret.top_losses(y_true, y_pred, probs, labels, k=k)
+
+
+def confusion_png(*, matrix: list, labels: Sequence[str], title: str) -> bytes:
+    """The confusion matrix as a PNG picture."""
+    import numpy as np
+
+    return ml_interpret.plot_confusion_matrix(np.asarray(matrix), list(labels), title=title)
+
+
+TRAINING_CHOICES: dict[str, tuple[str, ...]] = {
+    "arch": tuple(ml_train.ARCHITECTURES),
+    "resize_method": tuple(ml_images.RESIZE_METHODS),
+    "augment": tuple(ml_data.AUGMENT_PRESETS),
+}

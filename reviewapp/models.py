@@ -43,9 +43,37 @@ class Project(models.Model):
     gate_min_reviews = models.PositiveIntegerField(default=200)
     gate_target_agreement = models.FloatField(default=0.95)
     gate_confidence = models.FloatField(default=0.95)
+    # Rollout engine (see reviewapp/rollout.py).
+    class_thresholds = models.JSONField(
+        default=dict, blank=True, help_text="Per-class confidence thresholds; above 1: never auto."
+    )
+    ab_share = models.FloatField(default=0.0, help_text="Share of traffic the challenger acts on.")
+    auto_promote_after_hours = models.FloatField(
+        null=True, blank=True, help_text="Promote once the gate has passed this long (off: empty)."
+    )
+    gate_passing_since = models.DateTimeField(null=True, blank=True)
+    stage_entered_at = models.DateTimeField(default=timezone.now)
+    # Review quality.
+    double_review_rate = models.FloatField(
+        default=0.0, help_text="Share of human-decided items that get a second, blind review."
+    )
     # Data-refresh policy for retraining.
     refresh_max_age_days = models.PositiveIntegerField(null=True, blank=True)
     refresh_per_class_cap = models.PositiveIntegerField(null=True, blank=True)
+    refresh_half_life_days = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Recency weighting: a human label this many days old is kept with odds 1/2.",
+    )
+    training_ood_as_class = models.BooleanField(
+        default=False, help_text="Train out-of-domain outcomes as their own class."
+    )
+    training_skip_corrupt = models.BooleanField(
+        default=False, help_text="Skip unreadable images (and say so) instead of failing the run."
+    )
+    retrain_every_corrections = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Start a run after this many new corrections."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -64,6 +92,10 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=Q(audit_rate__gte=0) & Q(audit_rate__lte=1),
                 name="project_audit_rate_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(ab_share__gte=0) & Q(ab_share__lte=1),
+                name="project_ab_share_0_1",
             ),
         ]
 
@@ -99,6 +131,9 @@ class Item(models.Model):
     origin = models.CharField(max_length=16, choices=ItemOrigin.choices)
     base_label = models.CharField(
         max_length=100, blank=True, default="", help_text="Known label for base-set items."
+    )
+    is_gold = models.BooleanField(
+        default=False, help_text="A known-label item used to measure reviewer accuracy."
     )
     source = models.JSONField(default=dict, blank=True)
     original_filename = models.CharField(max_length=255, blank=True, default="")
@@ -250,6 +285,9 @@ class ReviewTask(models.Model):
     prediction = models.ForeignKey(Prediction, null=True, blank=True, on_delete=models.SET_NULL)
     reason = models.CharField(max_length=24, choices=ReviewReason.choices)
     priority = models.IntegerField(default=0)
+    audit_probability = models.FloatField(
+        null=True, blank=True, help_text="For audit samples: the probability of being sampled."
+    )
     status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
     claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -345,6 +383,7 @@ class RunTrigger(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"
     CORRECTIONS = "corrections", "New corrections"
     DRIFT = "drift", "Drift alarm"
+    RETRY = "retry", "Retry"
 
 
 class TrainingRun(models.Model):
@@ -365,6 +404,16 @@ class TrainingRun(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+    snapshot_info = models.JSONField(
+        default=dict, blank=True, help_text="Refresh policy applied, gold and holdout item ids."
+    )
+    evaluation = models.JSONField(
+        default=dict, blank=True, help_text="Candidate vs champion on the same items."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

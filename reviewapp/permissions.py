@@ -46,3 +46,12 @@ def require_upload(user, project: Project) -> None:
     require_project_access(user, project)
     if not user.has_perm("reviewapp.upload_items"):
         raise PermissionDenied("You need the permission 'Can upload items' to add images.")
+
+
+def require_training(user, project: Project) -> None:
+    """Raise PermissionDenied unless the user may start, cancel, retry and promote training."""
+    if not (user.is_authenticated and user.has_perm("reviewapp.trigger_training")):
+        raise PermissionDenied(
+            f"Retraining {project.name} needs the permission 'Can start and cancel training runs' "
+            "(group 'rollout admins')."
+        )

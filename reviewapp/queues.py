@@ -1,12 +1,14 @@
-"""Review-queue writes: claiming the next task under a lease, and recording decisions.
+"""Review-queue writes: claiming under a lease, deciding, undoing.
 
 Races are settled by the database: on PostgreSQL the claim takes ``SELECT ... FOR UPDATE SKIP
-LOCKED``; elsewhere a conditional UPDATE that only one claimer can win.
+LOCKED``; elsewhere a conditional UPDATE that only one claimer can win. Double review and
+adjudication live in ``reviewapp.review_quality``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,11 +17,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from reviewapp import review_quality, rollout
 from reviewapp.models import (
     DecidedBy,
     Decision,
     Outcome,
     Project,
+    ReviewReason,
     ReviewTask,
     TaskStatus,
     Verdict,
@@ -27,6 +31,8 @@ from reviewapp.models import (
 from reviewapp.routing import suggestion_visible
 
 logger = logging.getLogger(__name__)
+
+UNDO_WINDOW = timedelta(minutes=10)
 
 
 class DecisionRefused(ValidationError):
@@ -42,24 +48,34 @@ def _claimable(*, project: Project, reviewer) -> QuerySet[ReviewTask]:
     skipped = Decision.objects.filter(
         reviewer=reviewer, verdict=Verdict.SKIP, undone_at__isnull=True
     ).values("task_id")
-    return (
+    decided_items = Decision.objects.filter(
+        reviewer=reviewer, undone_at__isnull=True, item__project=project
+    ).values("item_id")
+    tasks = (
         ReviewTask.objects.filter(project=project)
         .filter(Q(status=TaskStatus.OPEN) | Q(status=TaskStatus.CLAIMED, lease_expires_at__lt=now))
         .exclude(pk__in=skipped)
-        .order_by("-priority", "created_at", "pk")
+        # A second review must come from somebody else than the first.
+        .exclude(reason=ReviewReason.DOUBLE_REVIEW, item_id__in=decided_items)
     )
+    if not review_quality.may_adjudicate(reviewer):
+        tasks = tasks.exclude(reason=ReviewReason.ADJUDICATION)
+    return tasks.order_by("-priority", "created_at", "pk")
 
 
-def task_claim_next(*, project: Project, reviewer) -> ReviewTask | None:
-    """Give the reviewer their current task, or claim the next one under a fresh lease."""
-    now = timezone.now()
+def task_claim_next(
+    *, project: Project, reviewer, holding: Iterable[int] = ()
+) -> ReviewTask | None:
+    """Give the reviewer a task they hold (not in ``holding``), or claim the next one."""
+    holding = [int(pk) for pk in holding]
     mine = (
         ReviewTask.objects.filter(
             project=project,
             status=TaskStatus.CLAIMED,
             claimed_by=reviewer,
-            lease_expires_at__gte=now,
+            lease_expires_at__gte=timezone.now(),
         )
+        .exclude(pk__in=holding)
         .order_by("-priority", "created_at")
         .first()
     )
@@ -105,6 +121,16 @@ def _claim_conditional(*, project: Project, reviewer, attempts: int = 20) -> Rev
     return None
 
 
+def task_lease_renew(*, project: Project, reviewer, task_ids: Iterable[int]) -> int:
+    """Extend the reviewer's leases on tasks still theirs; returns how many were renewed."""
+    return ReviewTask.objects.filter(
+        project=project,
+        pk__in=[int(pk) for pk in task_ids],
+        status=TaskStatus.CLAIMED,
+        claimed_by=reviewer,
+    ).update(lease_expires_at=timezone.now() + _lease())
+
+
 def _check_lease(*, task: ReviewTask, reviewer) -> None:
     """Refuse a decision on a lost lease, unless nobody else has claimed the task since."""
     if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
@@ -114,6 +140,8 @@ def _check_lease(*, task: ReviewTask, reviewer) -> None:
             "Your claim on this item expired and another reviewer has it now; "
             "your decision was not recorded."
         )
+    if task.reason == ReviewReason.ADJUDICATION and not review_quality.may_adjudicate(reviewer):
+        raise DecisionRefused("Only rollout admins adjudicate disagreements between reviewers.")
 
 
 def decision_submit(
@@ -124,7 +152,7 @@ def decision_submit(
     label: str = "",
     duration_ms: int | None = None,
 ) -> Decision:
-    """Record a reviewer's verdict on a task and store the item's outcome.
+    """Record a reviewer's verdict on a task and store (or settle) the item's outcome.
 
     In the shadow stage the reviewer decides blind: the verdict is derived from whether their
     label matches the model's (hidden) suggestion.
@@ -135,7 +163,7 @@ def decision_submit(
     with transaction.atomic():
         task = (
             ReviewTask.objects.select_for_update(of=("self",))
-            .select_related("prediction")
+            .select_related("prediction", "item")
             .get(pk=task.pk)
         )
         _check_lease(task=task, reviewer=reviewer)
@@ -160,11 +188,22 @@ def decision_submit(
             task.status, task.claimed_by, task.lease_expires_at = TaskStatus.OPEN, None, None
             task.save(update_fields=["status", "claimed_by", "lease_expires_at"])
             return decision
-        _outcome_store(task=task, decision=decision)
+        _settle(task=task, decision=decision)
         task.status, task.closed_at = TaskStatus.DONE, timezone.now()
         task.save(update_fields=["status", "closed_at"])
     logger.info("decision.recorded task=%s reviewer=%s verdict=%s", task.pk, reviewer.pk, verdict)
+    rollout.decision_observed(decision=decision)  # sequential demotion check
     return decision
+
+
+def _settle(*, task: ReviewTask, decision: Decision) -> None:
+    if task.reason == ReviewReason.DOUBLE_REVIEW:
+        review_quality.second_review_compare(task=task, decision=decision)
+    elif task.reason == ReviewReason.ADJUDICATION:
+        review_quality.adjudication_settle(task=task, decision=decision)
+    else:
+        _outcome_store(task=task, decision=decision)
+        review_quality.double_review_maybe_open(task=task)
 
 
 def _normalise_verdict(
@@ -194,7 +233,40 @@ def _outcome_store(*, task: ReviewTask, decision: Decision) -> Outcome:
                 decided_by=DecidedBy.HUMAN,
                 decision=decision,
                 model_version=task.prediction.model_version if task.prediction else None,
-                audit_probability=1.0,
+                audit_probability=task.audit_probability or 1.0,
             )
     except IntegrityError:
         raise DecisionRefused("This item already has a final outcome; nothing was changed.")
+
+
+def decision_undo(*, project: Project, reviewer) -> ReviewTask:
+    """Undo the reviewer's latest decision in this project (within the undo window).
+
+    The decision stays, marked undone; its outcome is removed and the task comes back to the
+    same reviewer. Refused once a training run has taken the outcome into its snapshot.
+    """
+    with transaction.atomic():
+        decision = (
+            Decision.objects.select_for_update(of=("self",))
+            .select_related("task", "item")
+            .filter(item__project=project, reviewer=reviewer, undone_at__isnull=True)
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        if decision is None or decision.created_at < timezone.now() - UNDO_WINDOW:
+            minutes = int(UNDO_WINDOW.total_seconds() // 60)
+            raise DecisionRefused(f"Nothing to undo from the last {minutes} minutes.")
+        review_quality.undo_check(decision=decision)
+        decision.undone_at = timezone.now()
+        decision.save(update_fields=["undone_at"])
+        review_quality.undo_consequences(decision=decision)
+        task = decision.task
+        task.status, task.claimed_by = TaskStatus.CLAIMED, reviewer
+        task.lease_expires_at, task.closed_at = timezone.now() + _lease(), None
+        try:
+            with transaction.atomic():
+                task.save(update_fields=["status", "claimed_by", "lease_expires_at", "closed_at"])
+        except IntegrityError:
+            raise DecisionRefused("This item is already back in the queue; nothing was undone.")
+    logger.info("decision.undone decision=%s reviewer=%s", decision.pk, reviewer.pk)
+    return task

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, F
+from datetime import timedelta
 
-from reviewapp.models import Item, Outcome, Project, ReviewTask, TaskStatus
+from django.db.models import Count, F
+from django.urls import reverse
+from django.utils import timezone
+
+from reviewapp.models import Decision, Item, Outcome, Project, ReviewTask, TaskStatus, Verdict
 
 
 def queue_counts(*, project: Project) -> dict[str, int]:
@@ -40,3 +44,65 @@ def recent_outcomes(*, project: Project, limit: int = 20):
         .select_related("item", "decision__reviewer", "model_version")
         .order_by("-created_at")[:limit]
     )
+
+
+def reviewer_stats(*, project: Project, reviewer) -> dict[str, float | int | None]:
+    """The reviewer's pace (decisions in the last hour) and agreement today.
+
+    Agreement counts gold items (known label) and double-reviewed items (the other reviewer's
+    verdict); it is None when there is nothing to compare yet.
+    """
+    now = timezone.now()
+    mine = Decision.objects.filter(
+        item__project=project, reviewer=reviewer, undone_at__isnull=True
+    ).exclude(verdict=Verdict.SKIP)
+    today = mine.filter(created_at__date=timezone.localdate())
+    rows = list(today.values_list("item_id", "label", "item__is_gold", "item__base_label"))
+    others: dict[int, str] = {}
+    for item_id, label in (
+        Decision.objects.filter(item_id__in=[r[0] for r in rows], undone_at__isnull=True)
+        .exclude(reviewer=reviewer)
+        .exclude(verdict=Verdict.SKIP)
+        .order_by("created_at")
+        .values_list("item_id", "label")
+    ):
+        others.setdefault(item_id, label or "<ood>")
+    agree = total = 0
+    for item_id, label, is_gold, base_label in rows:
+        reference = base_label if (is_gold and base_label) else others.get(item_id)
+        if reference is not None:
+            total += 1
+            agree += int(reference == (label or "<ood>"))
+    return {
+        "last_hour": mine.filter(created_at__gte=now - timedelta(hours=1)).count(),
+        "today": len(rows),
+        "agreement_today": (agree / total) if total else None,
+        "compared_today": total,
+    }
+
+
+def task_payload(task: ReviewTask, *, show_suggestion: bool) -> dict:
+    """What the desk needs to show one task (image URLs, suggestion when visible)."""
+    item = task.item
+    payload = {
+        "id": task.pk,
+        "item_id": item.pk,
+        "image_url": reverse("item-image", args=[item.pk]),
+        "model_view_url": reverse("item-model-view", args=[item.pk]),
+        "width": item.width,
+        "height": item.height,
+        "small": item.width < 256,
+        "reason": task.reason,
+        "reason_display": task.get_reason_display(),
+        "suggestion": None,
+    }
+    prediction = task.prediction
+    if show_suggestion and prediction is not None:
+        top = sorted(prediction.probabilities.items(), key=lambda kv: kv[1], reverse=True)[:3]
+        payload["suggestion"] = {
+            "label": prediction.label,
+            "confidence": round(prediction.confidence, 4),
+            "top": [[label, round(p, 4)] for label, p in top],
+            "is_ood": prediction.is_ood,
+        }
+    return payload

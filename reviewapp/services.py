@@ -22,13 +22,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from reviewapp import ml, routing
+from reviewapp import ml, rollout_policy, routing
 from reviewapp.models import (
     Alias,
     AliasAssignment,
+    DecidedBy,
     Item,
     ItemOrigin,
     ModelVersion,
+    Outcome,
     Prediction,
     Project,
     ReviewTask,
@@ -134,7 +136,7 @@ def item_ingest(
         if existing is None:
             raise
         return existing, False
-    logger.info("item.ingested item=%s project=%s origin=%s", item.pk, project.slug, origin)
+    logger.debug("item.ingested item=%s project=%s origin=%s", item.pk, project.slug, origin)
     return item, True
 
 
@@ -209,18 +211,34 @@ def prediction_record(
     return prediction, True
 
 
-def prediction_route(*, prediction: Prediction) -> ReviewTask | None:
-    """Send a champion prediction where the project's policy says (a review queue for now)."""
+def prediction_route(
+    *, prediction: Prediction, challenger_prediction: Prediction | None = None
+) -> ReviewTask | None:
+    """Route a champion prediction by the rollout policy: auto-accept it or open a review task.
+
+    Returns the review task, or None when the model decided (or the item was already decided).
+    """
     item = prediction.item
     project = item.project
     if hasattr(item, "outcome"):
         return None
+    open_task = ReviewTask.objects.filter(
+        item=item, status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED]
+    ).first()
+    if open_task is not None:  # a redelivery: the item is already waiting for a human
+        return open_task
     decision = routing.route(
-        stage=project.stage,
-        label=prediction.label,
-        priority_labels=project.priority_labels,
-        kill_switch=project.kill_switch,
+        prediction=rollout_policy.Scored.of(prediction),
+        policy=rollout_policy.Policy.from_project(project),
+        buckets=routing.Buckets.of(project_id=project.pk, key=item.key),
+        challenger=rollout_policy.Scored.of(challenger_prediction)
+        if challenger_prediction
+        else None,
     )
+    acting = challenger_prediction if decision.acting == routing.CHALLENGER else prediction
+    if decision.auto_accept:
+        _outcome_auto_accept(prediction=acting, audit_probability=decision.audit_probability)
+        return None
     try:
         with transaction.atomic():
             task, _ = ReviewTask.objects.get_or_create(
@@ -229,8 +247,9 @@ def prediction_route(*, prediction: Prediction) -> ReviewTask | None:
                 status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED],
                 defaults={
                     "project": project,
-                    "prediction": prediction,
+                    "prediction": acting,
                     "priority": decision.priority,
+                    "audit_probability": decision.audit_probability,
                     "status": TaskStatus.OPEN,
                 },
             )
@@ -239,6 +258,22 @@ def prediction_route(*, prediction: Prediction) -> ReviewTask | None:
             item=item, reason=decision.reason, status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED]
         )
     return task
+
+
+def _outcome_auto_accept(*, prediction: Prediction, audit_probability: float | None) -> None:
+    """The model decides: store its label as the outcome, with the audit probability it had."""
+    try:
+        with transaction.atomic():
+            Outcome.objects.create(
+                item_id=prediction.item_id,
+                label=prediction.label,
+                decided_by=DecidedBy.MODEL,
+                model_version_id=prediction.model_version_id,
+                audit_probability=audit_probability if audit_probability is not None else 0.0,
+            )
+    except IntegrityError:
+        return  # decided already (a redelivery): the first outcome stands
+    logger.info("prediction.auto_accepted item=%s label=%s", prediction.item_id, prediction.label)
 
 
 def model_version_register(

@@ -12,7 +12,7 @@ import time
 from celery import shared_task
 
 from reviewapp import ml, services
-from reviewapp.models import Item
+from reviewapp.models import Item, Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -30,18 +30,100 @@ def predict_item(item_id: int) -> str:
         return "no-champion"
     if item.predictions.filter(model_version=champion).exists():
         prediction = item.predictions.get(model_version=champion)
-        services.prediction_route(prediction=prediction)
+        services.prediction_route(
+            prediction=prediction, challenger_prediction=_challenger_predict(item)
+        )
         return "already-predicted"
+    prediction = _predict_with(item=item, version=champion)
+    services.prediction_route(
+        prediction=prediction, challenger_prediction=_challenger_predict(item)
+    )
+    logger.info("predict_item.done item=%s label=%s", item_id, prediction.label)
+    return "predicted"
+
+
+def _predict_with(*, item: Item, version) -> Prediction:
+    """Predict one item with one model version and store it (once per pair)."""
+    existing = item.predictions.filter(model_version=version).first()
+    if existing is not None:
+        return existing
     with item.image.open("rb") as handle:
         image = ml.load_image(handle)
     started = time.perf_counter()
     (result,) = ml.predict_images(
-        artifact_path=champion.artifact_path, sha256=champion.sha256, images=[image]
+        artifact_path=version.artifact_path, sha256=version.sha256, images=[image]
     )
     latency_ms = (time.perf_counter() - started) * 1000
     prediction, _ = services.prediction_record(
-        item=item, model_version=champion, result=result, latency_ms=latency_ms
+        item=item, model_version=version, result=result, latency_ms=latency_ms
     )
-    services.prediction_route(prediction=prediction)
-    logger.info("predict_item.done item=%s label=%s", item_id, prediction.label)
-    return "predicted"
+    return prediction
+
+
+def _challenger_predict(item: Item) -> Prediction | None:
+    """The challenger predicts every item beside the champion (None without a challenger)."""
+    from reviewapp import rollout
+
+    challenger = rollout.challenger_of(item.project)
+    if challenger is None:
+        return None
+    try:
+        return _predict_with(item=item, version=challenger)
+    except ml.ArtifactError:
+        # A broken challenger must never stop the champion from acting.
+        logger.exception("predict_item.challenger_failed item=%s v=%s", item.pk, challenger.number)
+        return None
+
+
+@shared_task(name="reviewapp.train_model", acks_late=True, reject_on_worker_lost=True)
+def train_model(run_id: int) -> str:
+    """Execute one queued training run (routed to the `training` queue); redelivery is a no-op."""
+    from reviewapp import training
+
+    version = training.training_run_execute(run_id=run_id)
+    return f"v{version.number}" if version is not None else "not-registered"
+
+
+@shared_task(name="reviewapp.reap_training_runs", acks_late=True)
+def reap_training_runs(stale_seconds: float | None = None) -> int:
+    """Fail training runs whose worker stopped sending heartbeats."""
+    from datetime import timedelta
+
+    from reviewapp import training
+
+    stale = timedelta(seconds=stale_seconds) if stale_seconds else None
+    return len(training.training_runs_reap(stale_after=stale))
+
+
+@shared_task(name="reviewapp.retrain_project", acks_late=True)
+def retrain_project(project_id: int, trigger: str = "schedule") -> int | None:
+    """Scheduled or drift-triggered retraining of one project; refused while a run is active."""
+    from reviewapp import retraining
+    from reviewapp.models import Project
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        logger.warning("retrain_project.missing project=%s", project_id)
+        return None
+    run = retraining.training_trigger(project=project, trigger=trigger, reason=trigger)
+    return run.pk if run is not None else None
+
+
+@shared_task(name="reviewapp.check_retrain_triggers", acks_late=True)
+def check_retrain_triggers() -> list[int]:
+    """Start runs in projects that collected enough new corrections."""
+    from reviewapp import retraining
+
+    return retraining.training_check_corrections()
+
+
+@shared_task(name="reviewapp.rollout_check", acks_late=True)
+def rollout_check(project_id: int | None = None) -> list[dict]:
+    """Periodic rollout check (Celery beat): sequential demotion check, auto-promotion."""
+    from reviewapp import rollout
+    from reviewapp.models import Project
+
+    projects = (
+        Project.objects.all() if project_id is None else Project.objects.filter(pk=project_id)
+    )
+    return [rollout.project_check(project=project) for project in projects]

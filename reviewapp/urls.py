@@ -2,14 +2,89 @@
 
 from django.urls import path
 
-from reviewapp import views
+from reviewapp import views, views_desk, views_rollout, views_training
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("projects/<slug:slug>/", views.project_detail, name="project"),
     path("projects/<slug:slug>/upload/", views.project_upload, name="upload"),
-    path("projects/<slug:slug>/review/", views.review_desk, name="desk"),
-    path("projects/<slug:slug>/review/decide/", views.review_decide, name="decide"),
+    path("projects/<slug:slug>/review/", views_desk.desk, name="desk"),
+    path("projects/<slug:slug>/review/decide/", views_desk.decide_form, name="decide"),
+    path("projects/<slug:slug>/review/undo/", views_desk.undo_form, name="undo"),
+    path("projects/<slug:slug>/review/next.json", views_desk.next_json, name="desk-next"),
+    path("projects/<slug:slug>/review/decide.json", views_desk.decide_json, name="desk-decide"),
+    path("projects/<slug:slug>/review/undo.json", views_desk.undo_json, name="desk-undo"),
+    path("projects/<slug:slug>/review/renew.json", views_desk.renew_json, name="desk-renew"),
+    path("projects/<slug:slug>/review/stats.json", views_desk.stats_json, name="desk-stats"),
     path("items/<int:item_id>/image/", views.item_image, name="item-image"),
     path("items/<int:item_id>/model-view.png", views.item_model_view, name="item-model-view"),
+    path("projects/<slug:slug>/training/", views_training.training_home, name="training"),
+    path(
+        "projects/<slug:slug>/training/start/", views_training.training_start, name="training-start"
+    ),
+    path("training/runs/<int:run_id>/", views_training.run_detail, name="training-run"),
+    path(
+        "training/runs/<int:run_id>/status.json",
+        views_training.run_status,
+        name="training-run-status",
+    ),
+    path(
+        "training/runs/<int:run_id>/cancel/", views_training.run_cancel, name="training-run-cancel"
+    ),
+    path("training/runs/<int:run_id>/retry/", views_training.run_retry, name="training-run-retry"),
+    path(
+        "training/runs/<int:run_id>/challenger/",
+        views_training.run_make_challenger,
+        name="training-run-challenger",
+    ),
+    path(
+        "training/runs/<int:run_id>/promote/",
+        views_training.run_promote,
+        name="training-run-promote",
+    ),
+    path(
+        "training/runs/<int:run_id>/confusion.png",
+        views_training.run_confusion_png,
+        name="training-run-confusion",
+    ),
+    path("items/<int:item_id>/relabel/", views_training.item_relabel, name="item-relabel"),
+    path("projects/<slug:slug>/rollout/", views_rollout.rollout_dashboard, name="rollout"),
+    path(
+        "projects/<slug:slug>/rollout/promote/",
+        views_rollout.rollout_promote,
+        name="rollout-promote",
+    ),
+    path(
+        "projects/<slug:slug>/rollout/kill-switch/",
+        views_rollout.rollout_kill_switch,
+        name="rollout-kill-switch",
+    ),
+    path(
+        "projects/<slug:slug>/rollout/traffic/",
+        views_rollout.rollout_traffic,
+        name="rollout-traffic",
+    ),
+    path(
+        "projects/<slug:slug>/rollout/policy/", views_rollout.rollout_policy, name="rollout-policy"
+    ),
+    path(
+        "projects/<slug:slug>/rollout/challenger/",
+        views_rollout.rollout_challenger,
+        name="rollout-challenger",
+    ),
+    path(
+        "projects/<slug:slug>/rollout/challenger/set/",
+        views_rollout.rollout_challenger_set,
+        name="rollout-challenger-set",
+    ),
+    path(
+        "projects/<slug:slug>/rollout/challenger/ab/",
+        views_rollout.rollout_ab_share,
+        name="rollout-ab-share",
+    ),
+    path(
+        "projects/<slug:slug>/rollout/challenger/promote/",
+        views_rollout.rollout_champion_promote,
+        name="rollout-champion-promote",
+    ),
 ]

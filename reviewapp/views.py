@@ -11,10 +11,9 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from reviewapp import ml, permissions, queues, selectors, services
-from reviewapp.forms import DecisionForm, UploadForm
-from reviewapp.models import Item, ItemOrigin, Project, ReviewTask
-from reviewapp.routing import suggestion_visible
+from reviewapp import ml, permissions, selectors, services
+from reviewapp.forms import UploadForm
+from reviewapp.models import Item, ItemOrigin, Project
 
 logger = logging.getLogger(__name__)
 
@@ -91,49 +90,6 @@ def project_upload(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("project", slug=slug)
 
 
-@require_GET
-def review_desk(request: HttpRequest, slug: str) -> HttpResponse:
-    """The reviewer's desk: claim the next task and show it."""
-    project = get_object_or_404(Project, slug=slug)
-    permissions.require_project_access(request.user, project)
-    task = queues.task_claim_next(project=project, reviewer=request.user)
-    context = {
-        "project": project,
-        "task": task,
-        "queue": selectors.queue_counts(project=project),
-        "label_keys": label_keys(project.labels),
-    }
-    if task is not None:
-        context["show_suggestion"] = task.prediction is not None and suggestion_visible(
-            stage=project.stage, kill_switch=project.kill_switch
-        )
-        context["form"] = DecisionForm(initial={"task": task.pk})
-    return render(request, "reviewapp/desk.html", context)
-
-
-@require_POST
-def review_decide(request: HttpRequest, slug: str) -> HttpResponse:
-    """Record a decision and go on to the next item."""
-    project = get_object_or_404(Project, slug=slug)
-    permissions.require_project_access(request.user, project)
-    form = DecisionForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "The decision was incomplete: " + form.errors.as_text())
-        return redirect("desk", slug=slug)
-    task = get_object_or_404(ReviewTask, pk=form.cleaned_data["task"], project=project)
-    try:
-        queues.decision_submit(
-            task=task,
-            reviewer=request.user,
-            verdict=form.cleaned_data["verdict"],
-            label=form.cleaned_data.get("label") or "",
-            duration_ms=form.cleaned_data.get("duration_ms"),
-        )
-    except queues.DecisionRefused as exc:
-        messages.error(request, " ".join(exc.messages))
-    return redirect("desk", slug=slug)
-
-
 def _item_for(request: HttpRequest, item_id: int) -> Item:
     item = get_object_or_404(Item.objects.select_related("project"), pk=item_id)
     permissions.require_project_access(request.user, item.project)
@@ -170,15 +126,3 @@ def item_model_view(request: HttpRequest, item_id: int) -> HttpResponse:
     response = HttpResponse(buffer.getvalue(), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
-
-
-RESERVED_KEYS = {"x", "s", "z", "?"}
-
-
-def label_keys(labels: list[str]) -> list[tuple[str, str]]:
-    """Keyboard key per label: the label itself when it is one character, else 1-9, 0, a-w."""
-    if all(len(str(label)) == 1 for label in labels) and len(set(labels)) == len(labels):
-        if not RESERVED_KEYS & {str(label).lower() for label in labels}:
-            return [(label, str(label)) for label in labels]
-    pool = [*"1234567890", *[c for c in "abcdefghijklmnopqrstuvwy" if c not in RESERVED_KEYS]]
-    return [(label, pool[i] if i < len(pool) else "") for i, label in enumerate(labels)]

@@ -6,6 +6,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 mkdir -p var
 
 python manage.py migrate --noinput
+python manage.py collectstatic --noinput -v 0
 python manage.py seed_demo
 
 pids=()

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from reviewapp import demo, services, tasks
-from reviewapp.models import Alias, Outcome, ReviewTask, Stage, Verdict
+from reviewapp.models import Alias, Decision, Outcome, ReviewTask, Stage, Verdict
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -55,30 +56,28 @@ def test_demo_reviewer_decides_blind_by_keyboard_and_click(page, live_server, de
     page.click(f"a[href='/projects/{project.slug}/review/']")
     page.wait_for_selector("#item-image")
     assert page.is_visible("#blind-note") and not page.is_visible("#suggestion")
-    assert page.evaluate("document.getElementById('item-image').naturalWidth") > 0
+    assert not page.is_visible("#confirm-button")
+    page.wait_for_function("document.getElementById('item-image').naturalWidth > 0")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "reviewer-desk.png"))
 
-    first_task = ReviewTask.objects.get(claimed_by__username="demo-reviewer", status="claimed")
+    first = _task_shown(page)
+    page.keyboard.press("Enter")  # nothing to confirm in blind mode: nothing happens
     page.keyboard.press("7")
-    page.wait_for_function(
-        f"document.querySelector('[data-task]')?.dataset.task !== '{first_task.pk}'"
-    )
-    outcome = Outcome.objects.get(item=first_task.item)
+    second = _wait_for_task_change(page, first)
+    outcome = wait_for(lambda: Outcome.objects.filter(item__tasks__pk=first).first())
     assert outcome.label == "7" and outcome.decided_by == "human"
     assert outcome.decision.duration_ms is not None
+    assert not outcome.decision.suggestion_shown
 
-    second_task = ReviewTask.objects.get(claimed_by__username="demo-reviewer", status="claimed")
     page.click("button.label-button[value='3']")
-    page.wait_for_function(
-        f"document.querySelector('[data-task]')?.dataset.task !== '{second_task.pk}'"
-    )
-    assert Outcome.objects.get(item=second_task.item).label == "3"
+    third = _wait_for_task_change(page, second)
+    assert wait_for(lambda: Outcome.objects.filter(item__tasks__pk=second).first()).label == "3"
 
-    third_task = ReviewTask.objects.get(claimed_by__username="demo-reviewer", status="claimed")
     page.keyboard.press("x")
     page.wait_for_selector("#queue-empty")
-    assert Outcome.objects.get(item=third_task.item).is_out_of_domain
+    outcome = wait_for(lambda: Outcome.objects.filter(item__tasks__pk=third).first())
+    assert outcome.is_out_of_domain
     assert Outcome.objects.filter(item__in=items).count() == 3
 
 
@@ -89,9 +88,84 @@ def test_supervised_stage_shows_the_suggestion_and_enter_confirms(page, live_ser
     _log_in(page, live_server)
     page.goto(f"{live_server.url}/projects/{project.slug}/review/")
     page.wait_for_selector("#suggestion")
-    task = ReviewTask.objects.get(claimed_by__username="demo-reviewer", status="claimed")
+    first = _task_shown(page)
+    task = ReviewTask.objects.get(pk=first)
+    assert page.text_content("#suggestion-label") == task.prediction.label
     page.keyboard.press("Enter")
-    page.wait_for_function(f"document.querySelector('[data-task]')?.dataset.task !== '{task.pk}'")
-    decision = Outcome.objects.get(item=task.item).decision
+    _wait_for_task_change(page, first)
+    decision = wait_for(lambda: Outcome.objects.filter(item=task.item).first()).decision
     assert decision.verdict == Verdict.CONFIRM and decision.suggestion_shown
     assert decision.label == task.prediction.label
+
+
+def _task_shown(page) -> str:
+    return page.get_attribute("#item", "data-task") or ""
+
+
+def _wait_for_task_change(page, previous: str) -> str:
+    page.wait_for_function(
+        f"document.getElementById('item').getAttribute('data-task') !== '{previous}'"
+    )
+    return _task_shown(page)
+
+
+def test_correct_skip_and_undo_in_the_supervised_stage(page, live_server, demo_desk):
+    project, items = demo_desk
+    project.stage = Stage.SUPERVISED
+    project.save(update_fields=["stage"])
+    _log_in(page, live_server)
+    page.goto(f"{live_server.url}/projects/{project.slug}/review/")
+    page.wait_for_selector("#suggestion")
+    assert page.locator("#top3 li").count() == 3
+
+    first = _task_shown(page)
+    suggested = ReviewTask.objects.get(pk=first).prediction.label
+    other = "1" if suggested != "1" else "2"
+    page.keyboard.press(other)  # a correction: another label than the model's
+    second = _wait_for_task_change(page, first)
+    decision = wait_for(lambda: Outcome.objects.filter(item__tasks__pk=first).first())
+    assert decision.label == other and decision.decision.verdict == Verdict.CORRECT
+
+    page.keyboard.press("s")  # skip: no outcome, the task goes back to the queue
+    third = _wait_for_task_change(page, second)
+    wait_for(lambda: ReviewTask.objects.get(pk=second).status == "open")
+    assert not Outcome.objects.filter(item__tasks__pk=second).exists()
+
+    page.keyboard.press("z")  # undo the skip: the skipped item comes back to this desk
+    _wait_for_task_change(page, third)
+    assert _task_shown(page) == second
+    page.keyboard.press("Backspace")  # and undo the correction before it
+    page.wait_for_function(f"document.getElementById('item').dataset.task === '{first}'")
+    wait_for(lambda: not Outcome.objects.filter(item__tasks__pk=first).exists())
+    undone = Decision.objects.get(task_id=first)
+    assert undone.undone_at is not None
+
+
+def test_next_item_shows_before_the_decision_is_answered(page, live_server, demo_desk):
+    project, items = demo_desk
+    _log_in(page, live_server)
+    held = []
+    page.route("**/decide.json", lambda route: held.append(route))
+    page.goto(f"{live_server.url}/projects/{project.slug}/review/")
+    first = _task_shown(page)
+    page.wait_for_function("document.getElementById('item-image').complete")
+    page.wait_for_timeout(500)  # the desk prefetches the next item meanwhile
+    page.keyboard.press("4")
+    second = _wait_for_task_change(page, first)
+    # The next item is on screen while its predecessor's decision is still unanswered.
+    assert second and held and not Outcome.objects.filter(item__tasks__pk=first).exists()
+    assert page.evaluate("document.getElementById('item-image').complete")
+    for route in held:
+        route.continue_()
+    wait_for(lambda: Outcome.objects.filter(item__tasks__pk=first).exists())
+    page.unroute("**/decide.json")
+
+
+def test_reviewer_of_another_project_cannot_open_the_desk(page, live_server, demo_desk):
+    from reviewapp.models import Project
+
+    other = Project.objects.create(slug="other", name="Other project", labels=["a", "b"])
+    _log_in(page, live_server)
+    response = page.goto(f"{live_server.url}/projects/{other.slug}/review/")
+    assert response.status == 403
+    assert "not a reviewer of the project" in page.content()

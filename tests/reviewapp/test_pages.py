@@ -106,7 +106,9 @@ def test_desk_shows_the_item_blind_and_a_decision_stores_the_outcome(client):
     page = client.get(reverse("desk", args=[project.slug]))
     html = page.content.decode()
     assert reverse("item-image", args=[task.item_id]) in html
-    assert "Model says" not in html and "Blind review" in html
+    # Blind: the model's label is nowhere in the page, not even in the embedded data.
+    assert '"suggestion": null' in html and 'id="suggestion" hidden' in html
+    assert "Blind review" in html
     response = client.post(
         reverse("decide", args=[project.slug]),
         {"task": task.pk, "label": "9", "duration_ms": 850},

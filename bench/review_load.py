@@ -1,0 +1,296 @@
+"""Load benchmark of the review desk: N reviewer clients over HTTP against gunicorn + PostgreSQL.
+
+Each client logs in, then loops claim (GET next.json) -> decide (POST decide.json) until the
+queue is empty or the time bound is hit. Afterwards the database is checked: items decided twice
+and items left claimed by nobody must both be 0.
+
+    .venv/bin/python bench/review_load.py                       # 1, 4 and 16 clients, 2,000 items
+    .venv/bin/python bench/review_load.py --clients 16 --items 2000 --no-write
+
+Results go to docs/benchmarks.md between the review-load markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "handoff_bench_review"
+PASSWORD = "bench-reviewer-password-123"  # noqa: S105 - throwaway benchmark users
+PORT = 8765
+
+
+@dataclass
+class ClientResult:
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _setup_django(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def _recreate_database(admin_url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    parts = urllib.parse.urlsplit(admin_url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{DB_NAME}"))
+
+
+def _seed(clients: int, items: int, run: str):
+    """A project with `items` open shadow tasks and `clients` reviewers."""
+    from django.contrib.auth import get_user_model
+
+    from reviewapp.accounts import groups_ensure
+    from reviewapp.models import Item, Project, ReviewReason, ReviewTask
+
+    reviewers_group, _ = groups_ensure()
+    project = Project.objects.create(
+        slug=f"load-{run}", name=f"Load {run}", labels=list("0123456789")
+    )
+    users = []
+    for index in range(clients):
+        user, _ = get_user_model().objects.get_or_create(username=f"bench-{index}")
+        user.set_password(PASSWORD)
+        user.save()
+        user.groups.add(reviewers_group)
+        users.append(user)
+    project.reviewers.add(*users)
+    rows = [
+        Item(
+            project=project,
+            sha256=f"{run}-{n:060d}"[-64:],
+            key=f"{run}-{n}",
+            image=f"items/bench/{n}.png",
+            width=32,
+            height=32,
+            origin="simulation",
+        )
+        for n in range(items)
+    ]
+    created = Item.objects.bulk_create(rows, batch_size=1000)
+    ReviewTask.objects.bulk_create(
+        [
+            ReviewTask(project=project, item=i, reason=ReviewReason.SHADOW, priority=20)
+            for i in created
+        ],
+        batch_size=1000,
+    )
+    return project, [u.username for u in users]
+
+
+class Client:
+    """One reviewer: a cookie jar over plain http.client connections."""
+
+    def __init__(self, username: str) -> None:
+        self.cookies: dict[str, str] = {}
+        self.username = username
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        data = None
+        if body is not None:
+            data = urllib.parse.urlencode(body)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["X-CSRFToken"] = self.cookies.get("csrftoken", "")
+            headers["Referer"] = f"http://127.0.0.1:{PORT}/"
+        conn.request(method, path, body=data, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        for header, value in response.getheaders():
+            if header.lower() == "set-cookie":
+                name, _, rest = value.partition("=")
+                self.cookies[name] = rest.split(";", 1)[0]
+        conn.close()
+        return response.status, payload
+
+    def log_in(self) -> None:
+        self.request("GET", "/accounts/login/")
+        status, _ = self.request(
+            "POST", "/accounts/login/", {"username": self.username, "password": PASSWORD}
+        )
+        if status != 302:
+            raise RuntimeError(f"login failed for {self.username}: HTTP {status}")
+
+
+def _review(client: Client, slug: str, deadline: float, result: ClientResult) -> None:
+    base = f"/projects/{slug}/review"
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        status, body = client.request("GET", f"{base}/next.json")
+        if status != 200:
+            result.errors.append(f"next {status}")
+            continue
+        task = json.loads(body)["task"]
+        if task is None:
+            return
+        status, body = client.request(
+            "POST", f"{base}/decide.json", {"task": task["id"], "label": "1", "duration_ms": 500}
+        )
+        if status != 200:
+            result.errors.append(f"decide {status}: {body[:120]!r}")
+            continue
+        result.latencies_ms.append((time.perf_counter() - started) * 1000)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else 0.0
+    )
+
+
+def _check(project) -> dict[str, int]:
+    from django.db.models import Count
+
+    from reviewapp.models import Decision, Outcome, ReviewTask
+
+    twice = (
+        Decision.objects.filter(item__project=project, undone_at__isnull=True)
+        .values("item_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
+    )
+    not_done = ReviewTask.objects.filter(project=project).exclude(status="done").count()
+    outcomes = Outcome.objects.filter(item__project=project).count()
+    return {"decided_twice": twice, "left_undecided": not_done, "outcomes": outcomes}
+
+
+def run_scenario(clients: int, items: int, time_limit: float, run: str) -> dict:
+    """Seed, run `clients` reviewers to an empty queue (or the time limit), check the database."""
+    project, usernames = _seed(clients, items, run)
+    workers = [Client(name) for name in usernames]
+    for client in workers:
+        client.log_in()
+    results = [ClientResult() for _ in workers]
+    deadline = time.monotonic() + time_limit
+    started = time.perf_counter()
+    threads = [
+        threading.Thread(target=_review, args=(c, project.slug, deadline, r))
+        for c, r in zip(workers, results, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    latencies = [v for r in results for v in r.latencies_ms]
+    checks = _check(project)
+    return {
+        "clients": clients,
+        "items": items,
+        "decisions": len(latencies),
+        "seconds": round(elapsed, 1),
+        "decisions_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(_percentile(latencies, 50), 1),
+        "p95_ms": round(_percentile(latencies, 95), 1),
+        "p99_ms": round(_percentile(latencies, 99), 1),
+        "errors": sum(len(r.errors) for r in results),
+        **checks,
+    }
+
+
+def _start_gunicorn(database_url: str, workers: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "WARNING",
+        "HANDOFF_ENV": "development",
+        "DB_CONN_MAX_AGE": "600",
+    }
+    command = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{PORT}"]
+    command += ["--workers", str(workers), "--log-level", "warning"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            http.client.HTTPConnection("127.0.0.1", PORT, timeout=2).request(
+                "GET", "/accounts/login/"
+            )
+            return process
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def _write(rows: list[dict], command: str, workers: int) -> None:
+    header = (
+        "| clients | items | decisions | seconds | decisions/s | p50 ms | p95 ms | p99 ms "
+        "| errors | decided twice | left undecided |\n|" + " --- |" * 11 + "\n"
+    )
+    lines = "".join(
+        f"| {r['clients']} | {r['items']} | {r['decisions']} | {r['seconds']} | "
+        f"{r['decisions_per_s']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['errors']} "
+        f"| {r['decided_twice']} | {r['left_undecided']} |\n"
+        for r in rows
+    )
+    section = (
+        "<!-- review-load:start -->\n## Review desk under load\n\n"
+        f"Command: `{command}` (gunicorn, {workers} sync workers, PostgreSQL 15, clients and "
+        f"server on the same 2-core machine; round trip = claim `next.json` + `decide.json`; "
+        f"measured {time.strftime('%Y-%m-%d')}).\n\n" + header + lines + "<!-- review-load:end -->"
+    )
+    path = ROOT / "docs/benchmarks.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(r"<!-- review-load:start -->.*?<!-- review-load:end -->", re.S)
+    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+    path.write_text(text.rstrip() + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, nargs="*", default=[1, 4, 16])
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--time-limit", type=float, default=240, help="seconds per scenario")
+    parser.add_argument("--admin-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    database_url = _recreate_database(args.admin_url)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        check=True,
+    )
+    _setup_django(database_url)
+    server = _start_gunicorn(database_url, args.workers)
+    rows = []
+    try:
+        for clients in args.clients:
+            row = run_scenario(clients, args.items, args.time_limit, run=f"c{clients}")
+            print(json.dumps(row))
+            rows.append(row)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    if not args.no_write:
+        command = "python bench/review_load.py " + " ".join(sys.argv[1:])
+        _write(rows, command.strip(), args.workers)
+
+
+if __name__ == "__main__":
+    main()

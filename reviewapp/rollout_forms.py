@@ -1,0 +1,86 @@
+"""Forms of the rollout admin pages: parsing only; the rules live in reviewapp.rollout."""
+
+from __future__ import annotations
+
+from django import forms
+
+REASON_HELP = "Why: kept in the audit log."
+
+
+class PromoteForm(forms.Form):
+    reason = forms.CharField(required=False, widget=forms.TextInput(attrs={"size": 40}))
+    override_reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 50}),
+        help_text="Only to promote although the gate fails: say why.",
+    )
+
+
+class KillSwitchForm(forms.Form):
+    enabled = forms.BooleanField(required=False)
+    reason = forms.CharField(help_text=REASON_HELP)
+
+
+class ShareForm(forms.Form):
+    percent = forms.FloatField(min_value=0, max_value=100)
+    reason = forms.CharField(help_text=REASON_HELP)
+
+
+class PolicyForm(forms.Form):
+    confidence_threshold = forms.FloatField(min_value=0, max_value=1)
+    class_thresholds = forms.CharField(
+        required=False, help_text="Per class, e.g. '7=0.99, 1=0.97'; above 1: never automatic."
+    )
+    ood_threshold = forms.FloatField(required=False)
+    audit_rate = forms.FloatField(min_value=0, max_value=1)
+    priority_labels = forms.CharField(required=False, help_text="Comma-separated labels.")
+    gate_min_reviews = forms.IntegerField(min_value=1)
+    gate_target_agreement = forms.FloatField(min_value=0, max_value=1)
+    gate_confidence = forms.FloatField(min_value=0.5, max_value=0.9999)
+    auto_promote_after_hours = forms.FloatField(required=False, min_value=0)
+    reason = forms.CharField(help_text=REASON_HELP)
+
+    @classmethod
+    def for_project(cls, project) -> PolicyForm:
+        """Prefilled with the project's current policy."""
+        return cls(
+            initial={
+                "confidence_threshold": project.confidence_threshold,
+                "class_thresholds": ", ".join(
+                    f"{k}={v}" for k, v in (project.class_thresholds or {}).items()
+                ),
+                "ood_threshold": project.ood_threshold,
+                "audit_rate": project.audit_rate,
+                "priority_labels": ", ".join(map(str, project.priority_labels or [])),
+                "gate_min_reviews": project.gate_min_reviews,
+                "gate_target_agreement": project.gate_target_agreement,
+                "gate_confidence": project.gate_confidence,
+                "auto_promote_after_hours": project.auto_promote_after_hours,
+            }
+        )
+
+    def clean_class_thresholds(self) -> dict[str, float]:
+        text = self.cleaned_data.get("class_thresholds") or ""
+        result = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            label, sep, value = part.partition("=")
+            try:
+                result[label.strip()] = float(value)
+            except ValueError:
+                raise forms.ValidationError(f"'{part}' is not label=threshold")
+            if not sep:
+                raise forms.ValidationError(f"'{part}' is not label=threshold")
+        return result
+
+    def clean_priority_labels(self) -> list[str]:
+        text = self.cleaned_data.get("priority_labels") or ""
+        return [p.strip() for p in text.split(",") if p.strip()]
+
+    def changes(self) -> dict:
+        """The policy fields as rollout.policy_set takes them."""
+        return {k: v for k, v in self.cleaned_data.items() if k != "reason"}
+
+
+class ChallengerForm(forms.Form):
+    model_version = forms.IntegerField(help_text="Version number")
+    reason = forms.CharField(help_text=REASON_HELP)
