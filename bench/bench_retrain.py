@@ -46,11 +46,14 @@ def _start_worker(workdir: Path) -> subprocess.Popen:
     log = (workdir / "worker.log").open("w")
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "training"]
     command += ["-c", "1", "--prefetch-multiplier", "1", "--without-gossip", "--without-mingle"]
+    command += ["--loglevel", "INFO"]
     process = subprocess.Popen(
         command, cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT
     )
+    deadline = time.monotonic() + 120
     while "ready." not in (workdir / "worker.log").read_text():
-        if process.poll() is not None:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
             raise SystemExit((workdir / "worker.log").read_text())
         time.sleep(0.2)
     return process

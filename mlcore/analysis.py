@@ -104,7 +104,7 @@ def analyse(
     valid = collect_outputs(predictor, valid_records, labels, batch_size)
     temperature = fit_temperature(valid.logits, valid.targets)
     bank = build_bank(train.features, max_reference, seed)
-    predictor.temperature, predictor.knn_bank = temperature, bank.to(predictor.device)
+    predictor.temperature, predictor.knn_bank = temperature, bank
     predictor.ood_config = {"knn_k": knn_k, "primary_score": primary_score}
     probs, scores = predictor.scores(valid.logits, valid.features)
     thresholds = ood.calibrate_thresholds(scores, target_acceptance)

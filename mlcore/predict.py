@@ -111,10 +111,20 @@ class Predictor:
         self.metadata = metadata or {}
         self.sha256 = sha256
         self.device = torch.device(device)
-        self.knn_bank = (knn_bank if knn_bank is not None else torch.zeros(0, 1)).to(self.device)
+        self.knn_bank = knn_bank if knn_bank is not None else torch.zeros(0, 1)
         self.model = model.to(self.device).eval()
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
+
+    @property
+    def knn_bank(self) -> torch.Tensor:
+        """Normalised training embeddings (as stored, float16) for the kNN OOD score."""
+        return self._knn_bank
+
+    @knn_bank.setter
+    def knn_bank(self, bank: torch.Tensor) -> None:
+        self._knn_bank = bank.detach().cpu()
+        self._knn_bank_f32 = self._knn_bank.float()  # converted once, not per prediction
 
     @classmethod
     def from_artifact(cls, path: str | Path, *, device: str = "cpu") -> "Predictor":
@@ -198,7 +208,7 @@ class Predictor:
         scores = {
             "msp": ood.msp_score(probs),
             "energy": ood.energy_score(logits),
-            "knn": ood.knn_score(features, self.knn_bank.cpu(), k=k),
+            "knn": ood.knn_score(features, self._knn_bank_f32, k=k),
         }
         return probs, scores
 

@@ -22,6 +22,6 @@ class ReviewappConfig(AppConfig):
         post_migrate.connect(_ensure_groups, sender=self)
         # kombu's filesystem transport needs its folders before the first message is sent.
         options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
-        for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
             if key in options:
                 Path(options[key]).mkdir(parents=True, exist_ok=True)

@@ -78,10 +78,12 @@ def demo_project(reviewer) -> Project:
     return project
 
 
-def demo_base_items(project: Project, records: list[ml.TrainingRecord]) -> int:
+def demo_base_items(
+    project: Project, records: list[ml.TrainingRecord], count: int = BASE_COUNT
+) -> int:
     """Store the base training set as labeled items (no prediction needed)."""
     added = 0
-    for record in records[:BASE_COUNT]:
+    for record in records[:count]:
         _, created = services.item_ingest(
             project=project,
             data=Path(record.path).read_bytes(),
@@ -95,7 +97,7 @@ def demo_base_items(project: Project, records: list[ml.TrainingRecord]) -> int:
     return added
 
 
-def demo_champion(project: Project, admin, echo: Callable[[str], None]):
+def demo_champion(project: Project, admin, echo: Callable[[str], None], epochs: int = 3):
     """Train the initial model through mlcore on the CPU and make it champion (once)."""
     champion = services.champion_of(project)
     if champion is not None:
@@ -103,7 +105,10 @@ def demo_champion(project: Project, admin, echo: Callable[[str], None]):
     run = TrainingRun.objects.filter(project=project, state=RunState.QUEUED).first()
     if run is None:
         run = training.training_run_start(
-            project=project, trigger=RunTrigger.SEED, params={"device": "cpu"}, actor=admin
+            project=project,
+            trigger=RunTrigger.SEED,
+            params={"device": "cpu", "epochs": epochs},
+            actor=admin,
         )
     version = training.training_run_execute(run_id=run.pk, echo=echo)
     services.alias_set(
@@ -116,10 +121,15 @@ def demo_champion(project: Project, admin, echo: Callable[[str], None]):
     return version
 
 
-def demo_stream(project: Project, records: list[ml.TrainingRecord]) -> int:
+def demo_stream(
+    project: Project,
+    records: list[ml.TrainingRecord],
+    start: int = BASE_COUNT,
+    count: int = STREAM_COUNT,
+) -> int:
     """Feed the demo items through prediction and routing (enqueued for the worker)."""
     added = 0
-    for record in records[BASE_COUNT : BASE_COUNT + STREAM_COUNT]:
+    for record in records[start : start + count]:
         with transaction.atomic():
             _, created = services.item_ingest(
                 project=project,
@@ -133,14 +143,22 @@ def demo_stream(project: Project, records: list[ml.TrainingRecord]) -> int:
     return added
 
 
-def seed_demo(echo: Callable[[str], None]) -> Project:
+def seed_demo(
+    echo: Callable[[str], None],
+    *,
+    base_count: int = BASE_COUNT,
+    stream_count: int = STREAM_COUNT,
+    epochs: int = 3,
+) -> Project:
     """Seed everything the demo needs; safe to run again."""
     records = demo_records()
     admin, reviewer = demo_users(echo)
     project = demo_project(reviewer)
-    echo(f"base items added: {demo_base_items(project, records)}")
-    version = demo_champion(project, admin, echo)
-    echo(f"champion: v{version.number} {version.metrics}")
-    echo(f"demo items queued for prediction: {demo_stream(project, records)}")
+    echo(f"base items added: {demo_base_items(project, records, base_count)}")
+    version = demo_champion(project, admin, echo, epochs=epochs)
+    accuracy = version.metrics.get("valid_accuracy")
+    echo(f"champion: v{version.number}, validation accuracy {accuracy}")
+    queued = demo_stream(project, records, start=BASE_COUNT, count=stream_count)
+    echo(f"demo items queued for prediction: {queued}")
     echo(f"items in project: {Item.objects.filter(project=project).count()}")
     return project

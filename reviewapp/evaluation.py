@@ -12,7 +12,6 @@ import math
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 
 from reviewapp import ml, services
 from reviewapp.models import (
@@ -155,21 +154,23 @@ def candidate_make_challenger(*, run: TrainingRun, actor) -> ModelVersion:
 
 
 def candidate_promote(*, run: TrainingRun, actor) -> ModelVersion:
-    """Make the candidate champion when the promotion gate passes; refuse with the reason else."""
+    """Promote the candidate through the rollout engine's challenger gate (challenger first)."""
+    from reviewapp import rollout
+
     version = _candidate_of(run)
-    passed, why = promotion_gate(run=run)
-    if not passed:
-        raise ValidationError(f"Promotion refused: {why}.")
-    with transaction.atomic():
-        services.alias_set(
-            project=run.project,
-            alias=Alias.CHAMPION,
-            model_version=version,
-            actor=actor,
-            reason=f"candidate of training run {run.pk} promoted: {why}",
+    if rollout.challenger_of(run.project) != version:
+        raise ValidationError(
+            "Promotion refused: make this candidate the challenger first; it is promoted once "
+            "the rollout gate has compared it with the champion on reviewed items."
         )
-    logger.info("training.promoted run=%s version=%s", run.pk, version.pk)
-    return version
+    _, holdout = promotion_gate(run=run)
+    promoted = rollout.champion_promote(
+        project=run.project,
+        actor=actor,
+        reason=f"candidate of training run {run.pk} promoted (frozen holdout: {holdout})",
+    )
+    logger.info("training.promoted run=%s version=%s", run.pk, promoted.pk)
+    return promoted
 
 
 def item_label_fix(*, item: Item, label: str, actor) -> str:

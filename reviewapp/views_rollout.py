@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
-from reviewapp import permissions, rollout, rollout_selectors
+from reviewapp import permissions, rollout, rollout_champion, rollout_selectors
 from reviewapp.models import Alias, ModelVersion, Project
 from reviewapp.rollout_forms import (
     ChallengerForm,
@@ -176,7 +176,7 @@ def rollout_challenger_set(request: HttpRequest, slug: str) -> HttpResponse:
         ModelVersion, project=project, number=form.cleaned_data["model_version"]
     )
     try:
-        rollout.challenger_set(
+        rollout_champion.challenger_set(
             project=project,
             model_version=version,
             actor=request.user,
@@ -197,7 +197,7 @@ def rollout_ab_share(request: HttpRequest, slug: str) -> HttpResponse:
         _form_errors(request, form)
         return redirect("rollout-challenger", slug=slug)
     try:
-        rollout.ab_share_set(
+        rollout_champion.ab_share_set(
             project=project,
             actor=request.user,
             share=form.cleaned_data["percent"] / 100,
@@ -216,7 +216,7 @@ def rollout_champion_promote(request: HttpRequest, slug: str) -> HttpResponse:
     form = PromoteForm(request.POST)
     if form.is_valid():
         try:
-            version = rollout.champion_promote(
+            version = rollout_champion.champion_promote(
                 project=project, actor=request.user, **form.cleaned_data
             )
             messages.success(request, f"v{version.number} is the champion now.")

@@ -6,45 +6,61 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reviewapp', '0003_training_runs_ui'),
+        ("reviewapp", "0003_training_runs_ui"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='project',
-            name='ab_share',
-            field=models.FloatField(default=0.0, help_text='Share of traffic the challenger acts on.'),
+            model_name="project",
+            name="ab_share",
+            field=models.FloatField(
+                default=0.0, help_text="Share of traffic the challenger acts on."
+            ),
         ),
         migrations.AddField(
-            model_name='project',
-            name='auto_promote_after_hours',
-            field=models.FloatField(blank=True, help_text='Promote once the gate has passed this long (off: empty).', null=True),
+            model_name="project",
+            name="auto_promote_after_hours",
+            field=models.FloatField(
+                blank=True,
+                help_text="Promote once the gate has passed this long (off: empty).",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='project',
-            name='class_thresholds',
-            field=models.JSONField(blank=True, default=dict, help_text='Per-class confidence thresholds; above 1: never auto.'),
+            model_name="project",
+            name="class_thresholds",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="Per-class confidence thresholds; above 1: never auto.",
+            ),
         ),
         migrations.AddField(
-            model_name='project',
-            name='gate_passing_since',
+            model_name="project",
+            name="gate_passing_since",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='project',
-            name='stage_entered_at',
+            model_name="project",
+            name="stage_entered_at",
             field=models.DateTimeField(default=django.utils.timezone.now),
         ),
         migrations.AddField(
-            model_name='reviewtask',
-            name='audit_probability',
-            field=models.FloatField(blank=True, help_text='For audit samples: the probability of being sampled.', null=True),
+            model_name="reviewtask",
+            name="audit_probability",
+            field=models.FloatField(
+                blank=True,
+                help_text="For audit samples: the probability of being sampled.",
+                null=True,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='project',
-            constraint=models.CheckConstraint(condition=models.Q(('ab_share__gte', 0), ('ab_share__lte', 1)), name='project_ab_share_0_1'),
+            model_name="project",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("ab_share__gte", 0), ("ab_share__lte", 1)),
+                name="project_ab_share_0_1",
+            ),
         ),
     ]

@@ -3,7 +3,6 @@
 import pytest
 
 from reviewapp.models import Alias, ModelVersion, RunState, TrainingRun
-from tests.conftest import wait_for
 from tests.factories import RolloutAdminFactory
 from tests.training_support import labeled_project, training_worker_factory  # noqa: F401
 

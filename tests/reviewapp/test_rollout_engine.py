@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from reviewapp import queues, rollout, rollout_selectors, services, tasks
+from reviewapp import queues, rollout, rollout_champion, rollout_selectors, services, tasks
 from reviewapp.models import (
     Alias,
     DecidedBy,
@@ -50,6 +50,7 @@ def _feed(project, version, reviewer, n, *, label="0", agree=True, confidence=0.
     """n items predicted `label`; a human decides every task (agreeing or not)."""
     tasks_done = []
     for _ in range(n):
+        project.refresh_from_db()  # as the worker does: every item sees the current policy
         item = ItemFactory(project=project)
         prediction = Prediction.objects.create(
             item=item,
@@ -142,10 +143,18 @@ def test_audited_disagreement_demotes_automatically_and_says_why(setup):
     project.save()
     _feed(project, version, reviewer, 10, label="0")
     assert project.stage == Stage.AUTOMATED
-    done = _feed(project, version, reviewer, 10, label="0", agree=False)
-    assert project.stage == Stage.PARTIAL
-    assert len(done) < 10  # demoted before the tenth bad audit; later items are not audits
-    event = RolloutEvent.objects.get(project=project, kind=RolloutEventKind.STAGE)
+    done = _feed(project, version, reviewer, 40, label="0", agree=False)
+    # Automated -> partial, and then, as the partial stage keeps seeing bad reviews of items
+    # the model would decide, partial -> supervised; never further.
+    assert project.stage == Stage.SUPERVISED
+    audits = [t for t in done if t.reason == ReviewReason.AUDIT]
+    assert 5 < len(audits) < 40
+    steps = RolloutEvent.objects.filter(project=project, kind=RolloutEventKind.STAGE)
+    assert [(e.from_value, e.to_value) for e in steps.order_by("created_at", "pk")] == [
+        ("automated", "partial"),
+        ("partial", "supervised"),
+    ]
+    event = steps.order_by("created_at", "pk").first()
     assert event.actor is None and event.actor_label == "system"
     assert event.evidence["automatic"] and event.evidence["trigger"] == "audited_agreement"
     assert "Automatic demotion" in event.reason
@@ -211,10 +220,12 @@ def test_champion_history_is_answerable_for_any_past_date(setup):
     project, v1, _, admin = setup
     v2 = ModelVersionFactory(project=project)
     before = timezone.now()
-    rollout.challenger_set(project=project, model_version=v2, actor=admin, reason="new run")
+    rollout_champion.challenger_set(
+        project=project, model_version=v2, actor=admin, reason="new run"
+    )
     with pytest.raises(rollout.RolloutRefused, match="gate"):
-        rollout.champion_promote(project=project, actor=admin)
-    rollout.champion_promote(project=project, actor=admin, override_reason="hotfix")
+        rollout_champion.champion_promote(project=project, actor=admin)
+    rollout_champion.champion_promote(project=project, actor=admin, override_reason="hotfix")
     after = timezone.now()
     assert services.champion_of(project) == v2 and rollout.challenger_of(project) is None
     at = rollout_selectors.alias_holder_at

@@ -190,23 +190,38 @@ def _holdout(n, candidate, champion):
     return {"n": n, "candidate": score(candidate), "champion": score(champion)}
 
 
-def test_promote_is_gated_on_the_same_holdout_items(client, project):
-    champion = ModelVersionFactory(project=project, number=1)
-    services.alias_set(project=project, alias=Alias.CHAMPION, model_version=champion, reason="t")
+def test_holdout_evidence_compares_candidate_and_champion_on_the_same_items(project):
     project.gate_min_reviews, project.gate_target_agreement = 50, 0.9
     project.save()
-    admin = _login(client, RolloutAdminFactory())
     worse = _succeeded_run(project, _holdout(100, 95, 97))
-    page = admin.post(reverse("training-run-promote", args=[worse.pk]), follow=True)
-    assert "Promotion refused" in page.content.decode()
-    assert services.champion_of(project) == champion
-    admin.post(reverse("training-run-challenger", args=[worse.pk]))
-    assert project.aliases.get(alias=Alias.CHALLENGER, ended_at__isnull=True).model_version_id
+    passed, why = evaluation.promotion_gate(run=worse)
+    assert not passed and "95/100" in why and "97/100" in why
     TrainingRun.objects.filter(pk=worse.pk).update(
         evaluation={"sets": {"holdout": _holdout(100, 99, 97)}}
     )
-    admin.post(reverse("training-run-promote", args=[worse.pk]))
-    assert services.champion_of(project).training_run_id == worse.pk
+    worse.refresh_from_db()
+    assert evaluation.promotion_gate(run=worse)[0]
+    assert not evaluation.promotion_gate(run=_replaced(worse, _holdout(20, 20, 10)))[0]
+
+
+def _replaced(run, holdout):
+    run.evaluation = {"sets": {"holdout": holdout}}
+    return run
+
+
+def test_promote_goes_through_the_rollout_gate_after_make_challenger(client, project):
+    champion = ModelVersionFactory(project=project, number=1)
+    services.alias_set(project=project, alias=Alias.CHAMPION, model_version=champion, reason="t")
+    admin = _login(client, RolloutAdminFactory())
+    run = _succeeded_run(project, _holdout(100, 99, 97))
+    page = admin.post(reverse("training-run-promote", args=[run.pk]), follow=True)
+    assert "make this candidate the challenger first" in page.content.decode()
+    admin.post(reverse("training-run-challenger", args=[run.pk]))
+    challenger = project.aliases.get(alias=Alias.CHALLENGER, ended_at__isnull=True)
+    assert challenger.model_version.training_run_id == run.pk
+    page = admin.post(reverse("training-run-promote", args=[run.pk]), follow=True)
+    assert "gate does not pass" in page.content.decode()  # no reviewed shadow evidence yet
+    assert services.champion_of(project) == champion
 
 
 def test_wilson_interval_matches_the_textbook():

@@ -1,4 +1,4 @@
-"""A real `training` worker killed with SIGKILL mid-run: failed run, champion intact, retry works."""
+"""A real training worker SIGKILLed mid-run: failed run, champion intact, retry works."""
 
 from datetime import timedelta
 

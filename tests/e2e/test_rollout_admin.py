@@ -1,0 +1,103 @@
+"""A rollout admin promotes through a passing gate, is refused by a failing one, flips the kill
+switch; a reviewer cannot reach these controls. Real browser, real server."""
+
+import pytest
+
+from reviewapp import queues, services
+from reviewapp.models import Alias, Prediction, RolloutEvent, Stage
+from tests.factories import (
+    ItemFactory,
+    ModelVersionFactory,
+    ProjectFactory,
+    ReviewerFactory,
+    RolloutAdminFactory,
+)
+
+pytestmark = pytest.mark.browser
+PASSWORD = "correct horse battery"
+
+
+def _reviewed(project, version, reviewer, n, label):
+    for _ in range(n):
+        project.refresh_from_db()
+        item = ItemFactory(project=project)
+        prediction = Prediction.objects.create(
+            item=item,
+            model_version=version,
+            label=label,
+            confidence=0.99,
+            probabilities={label: 0.99},
+            ood_score=0.0,
+            latency_ms=1.0,
+        )
+        task = services.prediction_route(prediction=prediction)
+        queues.decision_submit(task=task, reviewer=reviewer, verdict="correct", label=label)
+
+
+@pytest.fixture
+def rollout_project(live_server):
+    project = ProjectFactory(
+        gate_min_reviews=20,
+        gate_target_agreement=0.8,
+        gate_confidence=0.9,
+        confidence_threshold=0.9,
+        priority_labels=[str(d) for d in range(2, 10)],
+    )
+    version = ModelVersionFactory(project=project)
+    services.alias_set(project=project, alias=Alias.CHAMPION, model_version=version, reason="e2e")
+    reviewer = ReviewerFactory(username="rita")
+    project.reviewers.add(reviewer)
+    RolloutAdminFactory(username="ada")
+    _reviewed(project, version, reviewer, 20, "0")
+    _reviewed(project, version, reviewer, 20, "1")
+    return project, version, reviewer
+
+
+def _log_in(page, live_server, username):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Projects")
+
+
+def test_admin_promotes_is_refused_then_kills(page, live_server, rollout_project):
+    project, version, reviewer = rollout_project
+    _log_in(page, live_server, "ada")
+    page.goto(f"{live_server.url}/projects/{project.slug}/")
+    page.click("#rollout-link")
+    assert page.inner_text("#gate-status") == "passes"
+    page.fill("#promote-form input[name=reason]", "shadow gate passed")
+    page.click("#promote")
+    page.wait_for_selector("text=Promoted to supervised.")
+    assert page.get_attribute("#stage", "data-stage") == "supervised"
+    # The supervised stage starts with no evidence: its gate fails and promotion is refused.
+    assert page.inner_text("#gate-status") == "does not pass"
+    assert "more reviews" in page.inner_text("#gate")
+    page.click("#promote")
+    page.wait_for_selector("text=The gate does not pass")
+    assert page.get_attribute("#stage", "data-stage") == "supervised"
+    page.fill("#kill-switch-form input[name=reason]", "bad batch from camera 3")
+    page.click("#kill-switch")
+    page.wait_for_selector("#kill-switch-on")
+    assert page.get_attribute("#stage", "data-stage") == "shadow"
+    assert "bad batch from camera 3" in page.inner_text("#timeline")
+    project.refresh_from_db()
+    assert project.stage == Stage.SHADOW and project.kill_switch
+    assert list(
+        RolloutEvent.objects.filter(project=project)
+        .order_by("created_at")
+        .values_list("kind", "actor_label")
+    )[-2:] == [("stage", "ada"), ("kill_switch", "ada")]
+
+
+def test_reviewer_cannot_reach_the_controls(page, live_server, rollout_project):
+    project, *_ = rollout_project
+    _log_in(page, live_server, "rita")
+    page.goto(f"{live_server.url}/projects/{project.slug}/")
+    assert page.locator("#rollout-link").count() == 0
+    response = page.goto(f"{live_server.url}/projects/{project.slug}/rollout/")
+    assert response.status == 403 and "rollout admins" in page.content()
+    assert page.locator("#promote").count() == 0
+    project.refresh_from_db()
+    assert project.stage == Stage.SHADOW
