@@ -62,6 +62,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "reviewapp",
 ]
 
@@ -75,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -192,6 +197,53 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+
+# Content security policy (django-csp): the pages load only their own static JS and CSS; JSON
+# data blocks (json_script) are not scripts. Inline style *attributes* (progress bars) are
+# allowed, inline <style> and <script> elements are not.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# --- REST API (issue 7; see reviewapp/api) ------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["reviewapp.api.auth.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["reviewapp.api.auth.IsApiClient"],
+    "DEFAULT_THROTTLE_CLASSES": ["reviewapp.api.auth.ApiClientRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "reviewapp.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Handoff API",
+    "DESCRIPTION": "Submit images, read decisions (the model's or a human's), export labels.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+HANDOFF_API_THROTTLE_RATE = os.environ.get("HANDOFF_API_THROTTLE_RATE", "600/min")
+HANDOFF_API_MAX_REQUEST_BYTES = int(
+    os.environ.get("HANDOFF_API_MAX_REQUEST_BYTES", str(64 * 1024 * 1024))
+)
+HANDOFF_API_MAX_BATCH = int(os.environ.get("HANDOFF_API_MAX_BATCH", "50"))
+HANDOFF_API_MAX_WAIT_SECONDS = float(os.environ.get("HANDOFF_API_MAX_WAIT_SECONDS", "30"))
+HANDOFF_API_SYNC_WORKERS = int(os.environ.get("HANDOFF_API_SYNC_WORKERS", "2"))
+HANDOFF_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("HANDOFF_WEBHOOK_TIMEOUT_SECONDS", "10"))
+HANDOFF_WEBHOOK_MAX_RETRIES = int(os.environ.get("HANDOFF_WEBHOOK_MAX_RETRIES", "8"))
+HANDOFF_WEBHOOK_BACKOFF_SECONDS = int(os.environ.get("HANDOFF_WEBHOOK_BACKOFF_SECONDS", "30"))
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {

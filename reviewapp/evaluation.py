@@ -8,18 +8,14 @@ items on the validation side). Accuracies carry Wilson score intervals.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from reviewapp import ml, services
+from reviewapp import ml, review_quality, services, stats
 from reviewapp.models import (
-    Alias,
-    DecidedBy,
     Item,
     ModelVersion,
-    Outcome,
     Project,
     RunState,
     TrainingRun,
@@ -32,14 +28,8 @@ Z_95 = 1.959964
 
 
 def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval for a proportion (Wilson 1927, doi:10.1080/01621459.1927.10502953)."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    """Two-sided 95% Wilson interval (see ``reviewapp.stats.wilson_interval``)."""
+    return stats.wilson_interval(successes, n, z)
 
 
 def _score(y_true: list[str], y_pred: list[str]) -> dict[str, Any]:
@@ -142,10 +132,11 @@ def _candidate_of(run: TrainingRun) -> ModelVersion:
 
 def candidate_make_challenger(*, run: TrainingRun, actor) -> ModelVersion:
     """Enter the run's candidate as the project's challenger (shadow beside the champion)."""
+    from reviewapp import rollout_champion
+
     version = _candidate_of(run)
-    services.alias_set(
+    rollout_champion.challenger_set(
         project=run.project,
-        alias=Alias.CHALLENGER,
         model_version=version,
         actor=actor,
         reason=f"candidate of training run {run.pk} entered as challenger",
@@ -155,7 +146,7 @@ def candidate_make_challenger(*, run: TrainingRun, actor) -> ModelVersion:
 
 def candidate_promote(*, run: TrainingRun, actor) -> ModelVersion:
     """Promote the candidate through the rollout engine's challenger gate (challenger first)."""
-    from reviewapp import rollout
+    from reviewapp import rollout, rollout_champion
 
     version = _candidate_of(run)
     if rollout.challenger_of(run.project) != version:
@@ -164,7 +155,7 @@ def candidate_promote(*, run: TrainingRun, actor) -> ModelVersion:
             "the rollout gate has compared it with the champion on reviewed items."
         )
     _, holdout = promotion_gate(run=run)
-    promoted = rollout.champion_promote(
+    promoted = rollout_champion.champion_promote(
         project=run.project,
         actor=actor,
         reason=f"candidate of training run {run.pk} promoted (frozen holdout: {holdout})",
@@ -174,15 +165,7 @@ def candidate_promote(*, run: TrainingRun, actor) -> ModelVersion:
 
 
 def item_label_fix(*, item: Item, label: str, actor) -> str:
-    """Fix a wrong label found among the top losses: the human outcome, else the base label."""
-    if label not in item.project.labels:
-        raise ValidationError(f"{label!r} is not a label of {item.project.name}.")
-    fixed = Outcome.objects.filter(item=item, decided_by=DecidedBy.HUMAN).update(
-        label=label, is_out_of_domain=False
-    )
-    if not fixed:
-        if not item.base_label:
-            raise ValidationError("This item has no human or base-set label to fix.")
-        Item.objects.filter(pk=item.pk).update(base_label=label)
+    """Fix a wrong label found among the top losses, recorded as an admin decision."""
+    review_quality.outcome_relabel(item=item, label=label, actor=actor)
     logger.info("training.label_fixed item=%s label=%s by=%s", item.pk, label, actor.get_username())
     return label

@@ -468,3 +468,12 @@ class RolloutEvent(models.Model):
         if self.pk is not None:
             raise ValueError("RolloutEvent is append-only and cannot be changed")
         super().save(*args, **kwargs)
+
+
+# API clients, webhooks and their deliveries (issue 7) live in their own module.
+from reviewapp.models_api import (  # noqa: E402, F401
+    ApiClient,
+    DeliveryState,
+    Webhook,
+    WebhookDelivery,
+)

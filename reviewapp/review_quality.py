@@ -126,3 +126,44 @@ def undo_consequences(*, decision: Decision) -> None:
         item_id=decision.item_id, reason__in=followups, status__in=open_statuses
     ).update(status=TaskStatus.CANCELLED, closed_at=timezone.now())
     Outcome.objects.filter(decision=decision).delete()
+
+
+def outcome_relabel(*, item, label: str, actor) -> Outcome:
+    """An admin's correction of a stored label, recorded as a decision like any other.
+
+    The correction is a closed adjudication task with its decision; the item's outcome (created
+    for base-set items, which have none) points to it, so the audit trail keeps who changed what.
+    """
+    if label not in item.project.labels:
+        raise ValidationError(f"{label!r} is not a label of {item.project.name}.")
+    now = timezone.now()
+    with transaction.atomic():
+        outcome = Outcome.objects.select_for_update().filter(item=item).first()
+        previous = outcome.label if outcome else item.base_label
+        task = ReviewTask.objects.create(
+            project_id=item.project_id,
+            item=item,
+            reason=ReviewReason.ADJUDICATION,
+            priority=REASON_PRIORITY[ReviewReason.ADJUDICATION],
+            status=TaskStatus.DONE,
+            claimed_by=actor,
+            closed_at=now,
+        )
+        decision = Decision.objects.create(
+            task=task,
+            item=item,
+            reviewer=actor,
+            verdict=Verdict.CORRECT,
+            label=label,
+            suggested_label=previous or "",
+            suggestion_shown=True,
+        )
+        if outcome is None:
+            outcome = Outcome.objects.create(
+                item=item, label=label, decided_by="human", decision=decision
+            )
+        else:
+            outcome.label, outcome.is_out_of_domain, outcome.decision = label, False, decision
+            outcome.decided_by = "human"
+            outcome.save(update_fields=["label", "is_out_of_domain", "decision", "decided_by"])
+    return outcome

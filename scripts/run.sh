@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start the demo on the embedded default (SQLite + filesystem broker): web + Celery workers.
+# Start the demo on the embedded default (SQLite + filesystem broker): web, Celery workers and beat.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -8,6 +8,8 @@ mkdir -p var
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput -v 0
 python manage.py seed_demo
+python manage.py rollout_schedule      # periodic demotion / auto-promotion checks (beat)
+python manage.py training_schedule     # reaper of dead training runs, retrain triggers (beat)
 
 pids=()
 stop() {
@@ -20,6 +22,9 @@ trap stop INT TERM EXIT
 celery -A config worker -Q default -n "default@%h" -c 1 --loglevel INFO &
 pids+=($!)
 celery -A config worker -Q training -n "training@%h" -c 1 --prefetch-multiplier 1 --loglevel INFO &
+pids+=($!)
+celery -A config beat --loglevel INFO --scheduler django_celery_beat.schedulers:DatabaseScheduler \
+  --pidfile= &
 pids+=($!)
 gunicorn config.wsgi --bind "${HANDOFF_BIND:-127.0.0.1:8000}" --workers 2 --timeout 60 &
 pids+=($!)

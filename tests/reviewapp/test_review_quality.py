@@ -175,3 +175,24 @@ def test_reviewer_agreement_counts_gold_items_and_second_reviews():
     stats = selectors.reviewer_stats(project=project, reviewer=alice)
     assert stats["today"] == 2 and stats["last_hour"] == 2
     assert stats["compared_today"] == 2 and stats["agreement_today"] == 0.5
+
+
+def test_admin_relabel_is_recorded_as_a_decision():
+    from reviewapp import review_quality
+
+    project = ProjectFactory()
+    admin = RolloutAdminFactory()
+    base_item = ItemFactory(project=project, origin="base", base_label="4")
+    outcome = review_quality.outcome_relabel(item=base_item, label="9", actor=admin)
+    assert (outcome.label, outcome.decided_by) == ("9", "human")
+    assert outcome.decision.reviewer == admin and outcome.decision.suggested_label == "4"
+
+    task = _task(project)
+    _decide(task, ReviewerFactory(), "2")
+    relabeled = review_quality.outcome_relabel(item=task.item, label="3", actor=admin)
+    assert relabeled.label == "3"
+    history = Decision.objects.filter(item=task.item).order_by("created_at")
+    assert [d.label for d in history] == ["2", "3"]  # nothing erased
+    with pytest.raises(queues.ValidationError, match="not a label"):
+        review_quality.outcome_relabel(item=task.item, label="cat", actor=admin)
+    assert Outcome.objects.get(item=task.item).label == "3"
