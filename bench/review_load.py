@@ -97,6 +97,10 @@ def _seed(clients: int, items: int, run: str):
         ],
         batch_size=1000,
     )
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # fresh statistics, as autovacuum would keep them
+        cursor.execute("ANALYZE")
     return project, [u.username for u in users]
 
 
@@ -135,24 +139,27 @@ class Client:
             raise RuntimeError(f"login failed for {self.username}: HTTP {status}")
 
 
-def _review(client: Client, slug: str, deadline: float, result: ClientResult) -> None:
+def _review(client: Client, slug: str, deadline: float, think: float, result: ClientResult) -> None:
+    """Claim once, then loop: (think,) decide + claim the next in one round trip."""
     base = f"/projects/{slug}/review"
-    while time.monotonic() < deadline:
+    status, body = client.request("GET", f"{base}/next.json")
+    task = json.loads(body)["task"] if status == 200 else None
+    while task is not None and time.monotonic() < deadline:
+        if think:
+            time.sleep(think)
         started = time.perf_counter()
-        status, body = client.request("GET", f"{base}/next.json")
-        if status != 200:
-            result.errors.append(f"next {status}")
-            continue
-        task = json.loads(body)["task"]
-        if task is None:
-            return
         status, body = client.request(
-            "POST", f"{base}/decide.json", {"task": task["id"], "label": "1", "duration_ms": 500}
+            "POST",
+            f"{base}/decide.json",
+            {"task": task["id"], "label": "1", "duration_ms": 500, "held": task["id"]},
         )
         if status != 200:
             result.errors.append(f"decide {status}: {body[:120]!r}")
+            status, body = client.request("GET", f"{base}/next.json")
+            task = json.loads(body)["task"] if status == 200 else None
             continue
         result.latencies_ms.append((time.perf_counter() - started) * 1000)
+        task = json.loads(body)["next"]
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -178,7 +185,7 @@ def _check(project) -> dict[str, int]:
     return {"decided_twice": twice, "left_undecided": not_done, "outcomes": outcomes}
 
 
-def run_scenario(clients: int, items: int, time_limit: float, run: str) -> dict:
+def run_scenario(clients: int, items: int, time_limit: float, run: str, think: float) -> dict:
     """Seed, run `clients` reviewers to an empty queue (or the time limit), check the database."""
     project, usernames = _seed(clients, items, run)
     workers = [Client(name) for name in usernames]
@@ -188,7 +195,7 @@ def run_scenario(clients: int, items: int, time_limit: float, run: str) -> dict:
     deadline = time.monotonic() + time_limit
     started = time.perf_counter()
     threads = [
-        threading.Thread(target=_review, args=(c, project.slug, deadline, r))
+        threading.Thread(target=_review, args=(c, project.slug, deadline, think, r))
         for c, r in zip(workers, results, strict=True)
     ]
     for thread in threads:
@@ -200,6 +207,7 @@ def run_scenario(clients: int, items: int, time_limit: float, run: str) -> dict:
     checks = _check(project)
     return {
         "clients": clients,
+        "think_ms": round(think * 1000),
         "items": items,
         "decisions": len(latencies),
         "seconds": round(elapsed, 1),
@@ -238,11 +246,11 @@ def _start_gunicorn(database_url: str, workers: int) -> subprocess.Popen:
 
 def _write(rows: list[dict], command: str, workers: int) -> None:
     header = (
-        "| clients | items | decisions | seconds | decisions/s | p50 ms | p95 ms | p99 ms "
-        "| errors | decided twice | left undecided |\n|" + " --- |" * 11 + "\n"
+        "| clients | think ms | items | decisions | seconds | decisions/s | p50 ms | p95 ms "
+        "| p99 ms | errors | decided twice | left undecided |\n|" + " --- |" * 12 + "\n"
     )
     lines = "".join(
-        f"| {r['clients']} | {r['items']} | {r['decisions']} | {r['seconds']} | "
+        f"| {r['clients']} | {r['think_ms']} | {r['items']} | {r['decisions']} | {r['seconds']} | "
         f"{r['decisions_per_s']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['errors']} "
         f"| {r['decided_twice']} | {r['left_undecided']} |\n"
         for r in rows
@@ -250,7 +258,9 @@ def _write(rows: list[dict], command: str, workers: int) -> None:
     section = (
         "<!-- review-load:start -->\n## Review desk under load\n\n"
         f"Command: `{command}` (gunicorn, {workers} sync workers, PostgreSQL 15, clients and "
-        f"server on the same 2-core machine; round trip = claim `next.json` + `decide.json`; "
+        "server on the same 2-core machine; round trip = one `decide.json` request that "
+        "records the decision and claims the next item; think ms = the simulated reviewer's "
+        "pause before each decision, 0 = closed-loop stress; "
         f"measured {time.strftime('%Y-%m-%d')}).\n\n" + header + lines + "<!-- review-load:end -->"
     )
     path = ROOT / "docs/benchmarks.md"
@@ -266,6 +276,13 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--time-limit", type=float, default=240, help="seconds per scenario")
+    parser.add_argument(
+        "--think-ms",
+        type=int,
+        nargs="*",
+        default=[0, 1000],
+        help="reviewer think time per item; 0 = closed-loop stress",
+    )
     parser.add_argument("--admin-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -280,10 +297,14 @@ def main() -> None:
     server = _start_gunicorn(database_url, args.workers)
     rows = []
     try:
-        for clients in args.clients:
-            row = run_scenario(clients, args.items, args.time_limit, run=f"c{clients}")
-            print(json.dumps(row))
-            rows.append(row)
+        for think_ms in args.think_ms:
+            for clients in args.clients:
+                run = f"c{clients}-t{think_ms}"
+                # With think time a reviewer does ~1 item/s: keep each run near 100 s.
+                items = args.items if not think_ms else min(args.items, clients * 100)
+                row = run_scenario(clients, items, args.time_limit, run, think_ms / 1000)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -99,33 +99,13 @@ def label_vocab(records: Iterable[Record]) -> list[str]:
     return sorted({r.label for r in records})
 
 
-def build_dataloaders(
-    records: Sequence[Record],
-    *,
-    image_size: int,
-    resize_method: str = "squish",
-    pad_mode: str = "zeros",
-    augment: str = "none",
-    batch_size: int = 64,
-    valid_pct: float = 0.2,
-    seed: int = 0,
-    device=None,
-    aug_strengths: dict | None = None,
-    num_workers: int = 0,
-) -> "DataLoaders":
-    """Build fastai DataLoaders over records with the stable key-hash split."""
+def build_dataloaders(records: Sequence[Record], **options) -> "DataLoaders":
+    """fastai DataLoaders over records with the stable key-hash split.
+
+    Options are those of ``mlcore.loaders.make_dataloaders`` (image_size, resize_method,
+    pad_mode, augment, batch_size, valid_pct, seed, device, aug_strengths, num_workers); the
+    import is deferred so that this module stays free of fastai.
+    """
     from mlcore.loaders import make_dataloaders
 
-    return make_dataloaders(
-        records,
-        image_size=image_size,
-        resize_method=resize_method,
-        pad_mode=pad_mode,
-        augment=augment,
-        batch_size=batch_size,
-        valid_pct=valid_pct,
-        seed=seed,
-        device=device,
-        aug_strengths=aug_strengths,
-        num_workers=num_workers,
-    )
+    return make_dataloaders(records, **options)

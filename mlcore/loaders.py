@@ -88,9 +88,11 @@ def _validate_options(records: Sequence[Record], resize_method: str, pad_mode: s
         raise ValueError(f"resize_method must be one of {RESIZE_METHODS}, got {resize_method!r}")
     if pad_mode not in PAD_MODES:
         raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
-    keys = [r.key for r in records]
-    if len(set(keys)) != len(keys):
-        raise ValueError("record keys must be unique")
+    seen, duplicated = set(), set()
+    for record in records:
+        (duplicated if record.key in seen else seen).add(record.key)
+    if duplicated:
+        raise ValueError(f"record keys must be unique; duplicated: {sorted(duplicated)[:3]}")
 
 
 def make_dataloaders(

@@ -108,3 +108,6 @@ class RolloutEventAdmin(ReadOnlyAdmin):
     list_filter = ("project", "kind")
     search_fields = ("reason", "actor_label")
     date_hierarchy = "created_at"
+
+
+from reviewapp import admin_api  # noqa: E402, F401 - API clients, webhooks, deliveries

@@ -20,6 +20,8 @@ class ReviewappConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_groups, sender=self)
+        from reviewapp import signals  # noqa: F401 - connects the receivers
+
         # kombu's filesystem transport needs its folders before the first message is sent.
         options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
         for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.core.validators import URLValidator
+from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 from django.utils import timezone
 
@@ -24,6 +24,7 @@ class ApiClient(models.Model):
     throttle_rate = models.CharField(
         max_length=32,
         blank=True,
+        validators=[RegexValidator(r"^[1-9][0-9]{0,6}/(s|sec|m|min|h|hour|d|day)$")],
         help_text="Requests allowed, e.g. '600/min' (empty: the site default).",
     )
     created_at = models.DateTimeField(default=timezone.now)

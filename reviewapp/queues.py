@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from reviewapp import review_quality, rollout
@@ -45,18 +45,17 @@ def _lease() -> timedelta:
 
 def _claimable(*, project: Project, reviewer) -> QuerySet[ReviewTask]:
     now = timezone.now()
-    skipped = Decision.objects.filter(
-        reviewer=reviewer, verdict=Verdict.SKIP, undone_at__isnull=True
-    ).values("task_id")
-    decided_items = Decision.objects.filter(
-        reviewer=reviewer, undone_at__isnull=True, item__project=project
-    ).values("item_id")
+    # Correlated EXISTS probes (indexed on task / item) stay cheap however many decisions the
+    # reviewer has made; IN (subquery) over all their decisions did not.
+    my_decisions = Decision.objects.filter(reviewer=reviewer, undone_at__isnull=True)
+    skipped = Exists(my_decisions.filter(task_id=OuterRef("pk"), verdict=Verdict.SKIP))
+    decided_item = Exists(my_decisions.filter(item_id=OuterRef("item_id")))
     tasks = (
         ReviewTask.objects.filter(project=project)
         .filter(Q(status=TaskStatus.OPEN) | Q(status=TaskStatus.CLAIMED, lease_expires_at__lt=now))
-        .exclude(pk__in=skipped)
+        .exclude(skipped)
         # A second review must come from somebody else than the first.
-        .exclude(reason=ReviewReason.DOUBLE_REVIEW, item_id__in=decided_items)
+        .exclude(Q(reason=ReviewReason.DOUBLE_REVIEW) & decided_item)
     )
     if not review_quality.may_adjudicate(reviewer):
         tasks = tasks.exclude(reason=ReviewReason.ADJUDICATION)

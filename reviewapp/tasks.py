@@ -10,8 +10,9 @@ import logging
 import time
 
 from celery import shared_task
+from django.conf import settings
 
-from reviewapp import ml, services
+from reviewapp import ml, services, webhooks
 from reviewapp.models import Item, Prediction
 
 logger = logging.getLogger(__name__)
@@ -127,3 +128,19 @@ def rollout_check(project_id: int | None = None) -> list[dict]:
         Project.objects.all() if project_id is None else Project.objects.filter(pk=project_id)
     )
     return [rollout.project_check(project=project) for project in projects]
+
+
+@shared_task(
+    bind=True,
+    name="reviewapp.deliver_webhook",
+    acks_late=True,
+    autoretry_for=webhooks.RETRYABLE,
+    retry_backoff=settings.HANDOFF_WEBHOOK_BACKOFF_SECONDS,
+    retry_backoff_max=3600,
+    retry_jitter=True,
+    max_retries=settings.HANDOFF_WEBHOOK_MAX_RETRIES,
+)
+def deliver_webhook(self, delivery_id: int) -> str:
+    """POST one webhook delivery; retried with exponential backoff, dead after the last retry."""
+    final = self.request.retries >= self.max_retries
+    return webhooks.delivery_attempt(delivery_id=delivery_id, final=final)

@@ -118,20 +118,23 @@ def next_json(request: HttpRequest, slug: str) -> JsonResponse:
     """Claim the next task beyond those the desk already holds."""
     project = _project(request, slug)
     task = queues.task_claim_next(project=project, reviewer=request.user, holding=_held(request))
-    return JsonResponse(
-        {"task": _payload(project, task), "queue": selectors.queue_counts(project=project)}
-    )
+    return JsonResponse({"task": _payload(project, task)})
 
 
 @require_POST
 def decide_json(request: HttpRequest, slug: str) -> JsonResponse:
-    """Record a decision; a refusal is a 409 with the reason."""
+    """Record a decision and claim the next task in the same round trip.
+
+    A refusal is a 409 with the reason. ``held`` lists the tasks the desk already shows or has
+    prefetched, so the task returned as ``next`` is a new one.
+    """
     project = _project(request, slug)
     try:
         _decide(request, project)
     except ValidationError as exc:
         return JsonResponse({"ok": False, "error": " ".join(exc.messages)}, status=409)
-    return JsonResponse({"ok": True})
+    task = queues.task_claim_next(project=project, reviewer=request.user, holding=_held(request))
+    return JsonResponse({"ok": True, "next": _payload(project, task)})
 
 
 @require_POST

@@ -85,7 +85,6 @@
     fetch(endpoints.next + "?held=" + held(), { credentials: "same-origin" })
       .then(function (response) { return response.json(); })
       .then(function (data) {
-        renderQueue(data.queue);
         var task = data.task;
         if (task && (!current || task.id !== current.id)) {
           if (!current) { current = task; render(current); window.setTimeout(fetchNext, 0); return; }
@@ -111,16 +110,24 @@
     var task = current;
     recent.push(task.id);
     if (recent.length > 10) { recent.shift(); }
-    post(endpoints.decide, {
-      task: task.id, verdict: verdict, label: label || "",
-      duration_ms: Math.round(performance.now() - shownAt)
-    }).then(function (data) {
-      if (!data.ok) { showError(data.error); }
-    }).catch(function () { showError("Your decision may not have been saved: the server did not answer."); });
+    var duration = Math.round(performance.now() - shownAt);
     current = next;
     next = null;
     render(current);
-    fetchNext();
+    // One round trip records the decision and claims the item after the one now shown.
+    post(endpoints.decide, {
+      task: task.id, verdict: verdict, label: label || "", duration_ms: duration, held: held()
+    }).then(function (data) {
+      if (!data.ok) { showError(data.error); fetchNext(); return; }
+      var incoming = data.next;
+      if (incoming && !current) { current = incoming; render(current); fetchNext(); }
+      else if (incoming && !next && incoming.id !== current.id) { next = incoming; preload(next); }
+      else { fetchNext(); }
+    }).catch(function () {
+      showError("Your decision may not have been saved: the server did not answer.");
+      fetchNext();
+    });
+    if (!current) { fetchNext(); }
   }
 
   function undo() {

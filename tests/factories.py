@@ -11,7 +11,15 @@ from django.core.files.base import ContentFile
 from PIL import Image
 
 from reviewapp.accounts import groups_ensure
-from reviewapp.models import Item, ItemOrigin, ModelVersion, Project
+from reviewapp.models import (
+    Item,
+    ItemOrigin,
+    ModelVersion,
+    Prediction,
+    Project,
+    ReviewReason,
+    ReviewTask,
+)
 
 
 def png_bytes(seed: int = 0, size: int = 16) -> bytes:
@@ -90,3 +98,36 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
     labels = factory.LazyFunction(lambda: [str(d) for d in range(10)])
     input_size = 32
     resize_method = "squish"
+
+
+class PredictionFactory(factory.django.DjangoModelFactory):
+    """A stored prediction; probabilities follow the label and confidence."""
+
+    class Meta:
+        model = Prediction
+
+    item = factory.SubFactory(ItemFactory)
+    model_version = factory.SubFactory(
+        ModelVersionFactory, project=factory.SelfAttribute("..item.project")
+    )
+    label = "3"
+    confidence = 0.8
+    ood_score = 0.0
+    latency_ms = 1.0
+
+    @factory.lazy_attribute
+    def probabilities(self):
+        return {self.label: self.confidence}
+
+
+class ReviewTaskFactory(factory.django.DjangoModelFactory):
+    """An open shadow-stage task with its prediction."""
+
+    class Meta:
+        model = ReviewTask
+
+    prediction = factory.SubFactory(PredictionFactory)
+    item = factory.SelfAttribute("prediction.item")
+    project = factory.SelfAttribute("prediction.item.project")
+    reason = ReviewReason.SHADOW
+    priority = 20

@@ -103,9 +103,8 @@ def _task_shown(page) -> str:
 
 
 def _wait_for_task_change(page, previous: str) -> str:
-    page.wait_for_function(
-        f"document.getElementById('item').getAttribute('data-task') !== '{previous}'"
-    )
+    # A selector wait, not wait_for_function: polling a JS string needs eval, which the CSP forbids.
+    page.wait_for_selector(f"#item:not([data-task='{previous}'])", state="attached")
     return _task_shown(page)
 
 

@@ -28,7 +28,7 @@ def test_saved_artifact_has_hashed_files_and_metadata(artifact, trained):
     assert set(manifest["files"]) == names - {"manifest.json"}
     meta = artifact.metadata
     assert meta["labels"] == trained.labels and meta["arch"] == "resnet18"
-    assert meta["input_size"] == 32 and meta["resize_method"] == "squish"
+    assert meta["input_size"] == 24 and meta["resize_method"] == "squish"
     assert meta["normalization"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
     assert meta["metrics"]["valid_accuracy"] == trained.metrics["valid_accuracy"]
     assert meta["temperature"] == trained.temperature

@@ -62,7 +62,7 @@ def test_accepts_paths_bytes_and_pil_images(predictor, valid_records):
 def test_model_view_is_exactly_what_the_model_sees(predictor):
     wide = Image.new("RGB", (300, 100), (10, 200, 30))
     view = predictor.model_view(wide)
-    assert view.mode == "RGB" and view.size == (32, 32)
+    assert view.mode == "RGB" and view.size == (24, 24)
     x = predictor.preprocessing.batch([view])
     direct = predictor.preprocessing.batch([predictor.preprocessing.view(wide)])
     assert (x == direct).all()

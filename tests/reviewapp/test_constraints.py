@@ -7,28 +7,24 @@ from reviewapp.models import (
     AliasAssignment,
     DecidedBy,
     Outcome,
-    Prediction,
     ReviewReason,
     ReviewTask,
     RolloutEvent,
     TaskStatus,
     TrainingRun,
 )
-from tests.factories import ItemFactory, ModelVersionFactory, ProjectFactory
+from tests.factories import (
+    ItemFactory,
+    ModelVersionFactory,
+    PredictionFactory,
+    ProjectFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 def _prediction(item, version):
-    return Prediction.objects.create(
-        item=item,
-        model_version=version,
-        label="3",
-        confidence=0.9,
-        probabilities={"3": 0.9},
-        ood_score=0.1,
-        latency_ms=1.0,
-    )
+    return PredictionFactory(item=item, model_version=version)
 
 
 def test_one_prediction_per_item_and_model_version():

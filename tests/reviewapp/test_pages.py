@@ -3,12 +3,13 @@
 import pytest
 from django.urls import reverse
 
-from reviewapp.models import Item, Outcome, Prediction, ReviewTask
+from reviewapp.models import Item, Outcome
 from tests.factories import (
     ItemFactory,
-    ModelVersionFactory,
+    PredictionFactory,
     ProjectFactory,
     ReviewerFactory,
+    ReviewTaskFactory,
     RolloutAdminFactory,
     UserFactory,
     png_bytes,
@@ -82,19 +83,7 @@ def test_reviewers_cannot_upload(client):
 
 
 def _open_task(project):
-    item = ItemFactory(project=project)
-    prediction = Prediction.objects.create(
-        item=item,
-        model_version=ModelVersionFactory(project=project),
-        label="2",
-        confidence=0.7,
-        probabilities={"2": 0.7},
-        ood_score=0.0,
-        latency_ms=1.0,
-    )
-    return ReviewTask.objects.create(
-        project=project, item=item, prediction=prediction, reason="shadow", priority=20
-    )
+    return ReviewTaskFactory(prediction=PredictionFactory(item__project=project, label="2"))
 
 
 def test_desk_shows_the_item_blind_and_a_decision_stores_the_outcome(client):

@@ -9,33 +9,25 @@ from reviewapp import queues
 from reviewapp.models import (
     Decision,
     Outcome,
-    Prediction,
     ReviewReason,
     ReviewTask,
     Stage,
     TaskStatus,
     Verdict,
 )
-from tests.factories import ItemFactory, ModelVersionFactory, ProjectFactory, ReviewerFactory
+from tests.factories import (
+    PredictionFactory,
+    ProjectFactory,
+    ReviewerFactory,
+    ReviewTaskFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 def _task(project, *, label="3", reason=ReviewReason.SHADOW, priority=20):
-    item = ItemFactory(project=project)
-    version = ModelVersionFactory(project=project)
-    prediction = Prediction.objects.create(
-        item=item,
-        model_version=version,
-        label=label,
-        confidence=0.8,
-        probabilities={label: 0.8},
-        ood_score=0.0,
-        latency_ms=1.0,
-    )
-    return ReviewTask.objects.create(
-        project=project, item=item, prediction=prediction, reason=reason, priority=priority
-    )
+    prediction = PredictionFactory(item__project=project, label=label)
+    return ReviewTaskFactory(prediction=prediction, reason=reason, priority=priority)
 
 
 def test_claims_highest_priority_then_oldest_and_never_hands_a_task_twice():

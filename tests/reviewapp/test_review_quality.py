@@ -9,7 +9,6 @@ from reviewapp import queues, selectors
 from reviewapp.models import (
     Decision,
     Outcome,
-    Prediction,
     ReviewReason,
     ReviewTask,
     TaskStatus,
@@ -18,9 +17,10 @@ from reviewapp.models import (
 )
 from tests.factories import (
     ItemFactory,
-    ModelVersionFactory,
+    PredictionFactory,
     ProjectFactory,
     ReviewerFactory,
+    ReviewTaskFactory,
     RolloutAdminFactory,
 )
 
@@ -29,18 +29,7 @@ pytestmark = pytest.mark.django_db
 
 def _task(project, *, label="3", **item_fields):
     item = ItemFactory(project=project, **item_fields)
-    prediction = Prediction.objects.create(
-        item=item,
-        model_version=ModelVersionFactory(project=project),
-        label=label,
-        confidence=0.8,
-        probabilities={label: 0.8},
-        ood_score=0.0,
-        latency_ms=1.0,
-    )
-    return ReviewTask.objects.create(
-        project=project, item=item, prediction=prediction, reason=ReviewReason.SHADOW, priority=20
-    )
+    return ReviewTaskFactory(prediction=PredictionFactory(item=item, label=label))
 
 
 def _decide(task, reviewer, label):

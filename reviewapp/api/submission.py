@@ -1,0 +1,136 @@
+"""Writes behind the submit endpoints: screen, ingest, and optionally predict within a budget."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+
+from reviewapp import services
+from reviewapp.api.uploads import polyglot_reason
+from reviewapp.models import ApiClient, Item, ItemOrigin, Project
+
+logger = logging.getLogger(__name__)
+
+_EXECUTOR: ThreadPoolExecutor | None = None
+
+
+@dataclass
+class Submission:
+    """One image a client sent, before it is stored."""
+
+    data: bytes
+    filename: str = ""
+    key: str = ""
+    label: str = ""
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+def submission_check(*, project: Project, submission: Submission) -> None:
+    """Refuse what must not be stored: bad images, polyglots, unknown labels, key conflicts."""
+    checked = services.image_check(data=submission.data, name=submission.filename or "upload")
+    reason = polyglot_reason(checked.data, checked.extension)
+    if reason:
+        raise ValidationError(f"{submission.filename or 'upload'}: refused, {reason}")
+    if submission.label and submission.label not in project.labels:
+        raise ValidationError(f"label {submission.label!r} is not one of {project.labels}")
+    if submission.key:
+        other = (
+            Item.objects.filter(project=project, client_key=submission.key)
+            .exclude(sha256=checked.sha256)
+            .exists()
+        )
+        if other:
+            raise services.IdempotencyConflict(
+                f"idempotency key {submission.key!r} was already used for different content"
+            )
+
+
+def item_submit(
+    *, client: ApiClient, project: Project, submission: Submission, enqueue: bool = True
+) -> tuple[Item, bool]:
+    """Store a checked submission (once per content or key); returns (item, created)."""
+    return services.item_ingest(
+        project=project,
+        data=submission.data,
+        origin=ItemOrigin.API,
+        client_key=submission.key,
+        original_filename=submission.filename,
+        source={**submission.source, "api_client": client.pk},
+        base_label=submission.label,
+        enqueue_prediction=enqueue,
+    )
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        _EXECUTOR = ThreadPoolExecutor(
+            max_workers=settings.HANDOFF_API_SYNC_WORKERS, thread_name_prefix="api-predict"
+        )
+    return _EXECUTOR
+
+
+def _predict_in_thread(item_id: int) -> str:
+    from reviewapp.tasks import predict_item
+
+    try:
+        return predict_item.run(item_id)
+    finally:
+        connection.close()
+
+
+def item_predict_within(*, item: Item, seconds: float) -> bool:
+    """Predict and route the item on this process's CPU, waiting at most `seconds`.
+
+    When the budget runs out (or the prediction fails) the Celery task takes over; the task is
+    idempotent, so a late finish of the synchronous attempt does no harm. Returns True when the
+    synchronous prediction finished in time.
+    """
+    future = _executor().submit(_predict_in_thread, item.pk)
+    try:
+        result = future.result(timeout=seconds)
+    except FutureTimeout:
+        logger.info("api.sync_predict.timeout item=%s budget=%.1fs", item.pk, seconds)
+    except Exception:
+        logger.exception("api.sync_predict.failed item=%s", item.pk)
+    else:
+        logger.info("api.sync_predict.done item=%s result=%s", item.pk, result)
+        return True
+    from reviewapp.tasks import predict_item
+
+    transaction.on_commit(lambda: predict_item.delay(item.pk))
+    return False
+
+
+def batch_submit(
+    *, client: ApiClient, project: Project, submissions: list[Submission]
+) -> list[tuple[Item, bool]]:
+    """Check every entry first (a bad one stores nothing), then store them all."""
+    errors: dict[str, list[str]] = {}
+    keys: dict[str, bytes] = {}
+    for index, submission in enumerate(submissions):
+        try:
+            submission_check(project=project, submission=submission)
+            if submission.key and keys.setdefault(submission.key, submission.data) != (
+                submission.data
+            ):
+                raise services.IdempotencyConflict(
+                    f"idempotency key {submission.key!r} is used twice in this batch"
+                )
+        except services.IdempotencyConflict:
+            raise
+        except ValidationError as exc:
+            errors[str(index)] = exc.messages
+    if errors:
+        raise ValidationError([f"item {i}: {'; '.join(m)}" for i, m in errors.items()])
+    return [
+        item_submit(client=client, project=project, submission=submission)
+        for submission in submissions
+    ]
