@@ -168,3 +168,30 @@ def test_reviewer_of_another_project_cannot_open_the_desk(page, live_server, dem
     response = page.goto(f"{live_server.url}/projects/{other.slug}/review/")
     assert response.status == 403
     assert "not a reviewer of the project" in page.content()
+
+
+def test_pages_satisfy_the_content_security_policy(browser, live_server, demo_desk):
+    """With the policy enforced (no bypass), the pages load and the desk works by keyboard."""
+    from playwright.sync_api import expect
+
+    project, items = demo_desk
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    violations = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    _log_in(page, live_server)
+    for path in ("/", f"/projects/{project.slug}/", f"/projects/{project.slug}/review/"):
+        response = page.goto(f"{live_server.url}{path}")
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        page.wait_for_load_state("networkidle")
+    item = page.locator("#item")
+    first = item.get_attribute("data-task")
+    page.keyboard.press("5")
+    expect(item).not_to_have_attribute("data-task", first)
+    assert violations == []
+    context.close()
