@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 
 from reviewapp.models import Project
 
@@ -39,6 +40,13 @@ def require_project_access(user, project: Project) -> None:
             f"You are not a reviewer of the project '{project.name}'. "
             "Ask a rollout admin to add you to its reviewers."
         )
+
+
+def project_for(user, slug: str) -> Project:
+    """The project with this slug (404 when unknown), if the user may review it (else 403)."""
+    project = get_object_or_404(Project, slug=slug)
+    require_project_access(user, project)
+    return project
 
 
 def require_upload(user, project: Project) -> None:

@@ -5,12 +5,11 @@ Callers hold the transaction (and the task's row lock); these functions only wri
 
 from __future__ import annotations
 
-import hashlib
-
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from reviewapp import stats
 from reviewapp.models import (
     REASON_PRIORITY,
     Decision,
@@ -33,15 +32,9 @@ def may_adjudicate(user) -> bool:
     return user.has_perm("reviewapp.manage_rollout")
 
 
-def unit_hash(*parts: object) -> float:
-    """A deterministic number in [0, 1) for the given parts (sticky per item)."""
-    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 def wants_double_review(*, project, item) -> bool:
     """Whether this item is in the project's double-review sample (deterministic per item)."""
-    return unit_hash(project.pk, item.key, "double-review") < project.double_review_rate
+    return stats.unit_hash(project.pk, item.key, "double-review") < project.double_review_rate
 
 
 def _open_task(*, task: ReviewTask, reason: str) -> ReviewTask | None:

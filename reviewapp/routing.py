@@ -8,9 +8,9 @@ own, independent hashes of the same pair.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
+from reviewapp import stats
 from reviewapp.models import REASON_PRIORITY, ReviewReason, Stage
 from reviewapp.rollout_policy import Policy, Scored
 
@@ -23,8 +23,7 @@ CHALLENGER = "challenger"
 
 def bucket_of(*, project_id: int, key: str, salt: str) -> float:
     """A uniform number in [0, 1) fixed by (project, item key, purpose)."""
-    digest = hashlib.sha256(f"{salt}:{project_id}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+    return stats.unit_hash(salt, project_id, key)
 
 
 @dataclass(frozen=True)

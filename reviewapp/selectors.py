@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, F
+from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
@@ -31,9 +31,6 @@ def project_summary(*, project: Project) -> dict[str, int]:
             project=project, status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED]
         ).count(),
         "decided": Outcome.objects.filter(item__project=project).count(),
-        "agreements": Outcome.objects.filter(item__project=project, decision__isnull=False)
-        .filter(decision__suggested_label=F("label"))
-        .count(),
     }
 
 

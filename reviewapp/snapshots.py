@@ -16,7 +16,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from reviewapp import ml
+from reviewapp import ml, stats
 from reviewapp.models import DecidedBy, Item, Outcome, Project
 
 logger = logging.getLogger(__name__)
@@ -45,12 +45,6 @@ class _Labeled:
 def snapshot_hash(rows: list[list[Any]]) -> str:
     """A stable digest of a snapshot's rows."""
     return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
-
-
-def _unit_hash(key: str) -> float:
-    """A number in [0, 1) fixed by the item key (a reproducible coin)."""
-    digest = hashlib.sha256(f"recency:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def recency_weight(*, age_days: float, half_life_days: float | None) -> float:
@@ -94,7 +88,7 @@ def _apply_refresh(
                 dropped["age"] += 1
                 continue
         weight = recency_weight(age_days=age_days, half_life_days=project.refresh_half_life_days)
-        if row.human and _unit_hash(row.key) >= weight:
+        if row.human and stats.unit_hash("recency", row.key) >= weight:
             dropped["recency"] += 1
             continue
         kept.append(row)

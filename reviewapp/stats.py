@@ -18,6 +18,7 @@ Nothing here touches Django; every function is a plain function of numbers.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -207,3 +208,9 @@ def ipw_accuracy(observations: Iterable[tuple[bool | None, float]]) -> IpwEstima
         estimate=total / population,
         std_error=math.sqrt(variance) / population,
     )
+
+
+def unit_hash(*parts: object) -> float:
+    """A deterministic uniform number in [0, 1) for the parts joined by ':' (sticky per item)."""
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -31,9 +31,7 @@ def label_keys(labels: list[str]) -> list[tuple[str, str]]:
 
 
 def _project(request: HttpRequest, slug: str) -> Project:
-    project = get_object_or_404(Project, slug=slug)
-    permissions.require_project_access(request.user, project)
-    return project
+    return permissions.project_for(request.user, slug)
 
 
 def _payload(project: Project, task: ReviewTask | None) -> dict | None:

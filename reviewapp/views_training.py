@@ -21,9 +21,7 @@ ACTIVE = (RunState.QUEUED, RunState.RUNNING)
 
 
 def _project(request: HttpRequest, slug: str) -> Project:
-    project = get_object_or_404(Project, slug=slug)
-    permissions.require_project_access(request.user, project)
-    return project
+    return permissions.project_for(request.user, slug)
 
 
 def _run(request: HttpRequest, run_id: int) -> TrainingRun:
