@@ -1,0 +1,283 @@
+"""Server-side charts for the dashboard: matplotlib (Agg, object API) drawn to inline SVG.
+
+Matplotlib is imported on first use, never when a view module loads. Each chart is cached by a
+hash of exactly the data it draws, so an unchanged project costs no drawing at all, and a
+changed one is never shown stale. Text stays text (``svg.fonttype: none``) so the browser and
+the tests can read it; each chart gets its own id salt so several inline SVGs on one page never
+share clip-path ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.core.cache import cache
+from django.utils.safestring import SafeString, mark_safe
+
+logger = logging.getLogger(__name__)
+
+CACHE_SECONDS = 600
+COLORS = {"main": "#1f6feb", "second": "#8250df", "bad": "#b42318", "ok": "#17803d"}
+MUTED = "#5d6778"
+_HEAD = re.compile(r"^.*?(?=<svg)", re.DOTALL)
+_STYLE = re.compile(r"<style[^>]*>.*?</style>", re.DOTALL)  # the page's CSP allows no <style>
+
+
+def _figure(width: float = 5.6, height: float = 2.4):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def _style(axes, title: str) -> None:
+    axes.set_title(title, fontsize=10, loc="left", color="#1d2430")
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.tick_params(labelsize=8, colors=MUTED)
+    axes.grid(axis="y", color="#e5e8ec", linewidth=0.6)
+
+
+def _time_axis(axes, times: Sequence[datetime], bucket: str) -> None:
+    from matplotlib import dates
+
+    axes.xaxis.set_major_locator(dates.AutoDateLocator(maxticks=6))
+    axes.xaxis.set_major_formatter(dates.DateFormatter("%H:%M" if bucket == "hour" else "%b %d"))
+    if len(times) == 1:  # one bucket: give the point some room
+        step = 1 / 24 if bucket == "hour" else 1
+        at = dates.date2num(times[0])
+        axes.set_xlim(at - step, at + step)
+
+
+def _render(figure, salt: str) -> str:
+    import matplotlib
+
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg")
+    return _STYLE.sub("", _HEAD.sub("", buffer.getvalue(), count=1))
+
+
+def cached_svg(name: str, data: Any, draw: Callable[[], Any]) -> SafeString:
+    """The chart ``draw()`` makes for ``data``, as inline SVG, cached by the data's hash."""
+    digest = hashlib.sha256(
+        json.dumps([name, data], sort_keys=True, default=str).encode()
+    ).hexdigest()[:32]
+    key = f"chart:{name}:{digest}"
+    svg = cache.get(key)
+    if svg is None:
+        svg = _render(draw(), salt=f"{name}-{digest[:8]}")
+        cache.set(key, svg, CACHE_SECONDS)
+    # Safe: matplotlib escapes every text it writes; the markup is its own.
+    return mark_safe(f'<figure class="chart" data-chart="{name}">{svg}</figure>')  # noqa: S308
+
+
+def rate_chart(
+    *,
+    name: str,
+    title: str,
+    bucket: str,
+    series: dict[str, list],
+    target: float | None = None,
+    ylabel: str = "",
+) -> SafeString:
+    """Rates over time, each with its Wilson interval as a band; an optional target line."""
+    data = {
+        label: [(p.at.isoformat(), p.k, p.n, p.low, p.high) for p in points]
+        for label, points in series.items()
+    }
+
+    def draw():
+        figure, axes = _figure()
+        palette = [COLORS["main"], COLORS["second"], COLORS["ok"]]
+        for color, (label, points) in zip(palette, series.items(), strict=False):
+            shown = [p for p in points if p.n]
+            if not shown:
+                continue
+            times = [p.at for p in shown]
+            axes.fill_between(
+                times, [p.low for p in shown], [p.high for p in shown], color=color, alpha=0.15
+            )
+            axes.plot(
+                times,
+                [p.rate for p in shown],
+                marker="o",
+                markersize=3,
+                color=color,
+                linewidth=1.5,
+                label=f"{label} (n={sum(p.n for p in shown)})",
+            )
+        if target is not None:
+            axes.axhline(
+                target,
+                color=COLORS["bad"],
+                linestyle="--",
+                linewidth=1,
+                label=f"target {target:.0%}",
+            )
+        all_points = [p for points in series.values() for p in points]
+        _time_axis(axes, [p.at for p in all_points if p.n] or [all_points[0].at], bucket)
+        axes.set_ylim(-0.02, 1.02)
+        axes.set_ylabel(ylabel, fontsize=8, color=MUTED)
+        _style(axes, title)
+        axes.legend(fontsize=7, frameon=False, loc="lower left")
+        return figure
+
+    return cached_svg(name, [title, bucket, data, target], draw)
+
+
+def count_chart(
+    *, name: str, title: str, bucket: str, points: list, label: str, other: str = ""
+) -> SafeString:
+    """Counts over time as bars (``other``, when named, as a line on a second axis)."""
+    data = [(p.at.isoformat(), p.value, p.other) for p in points]
+
+    def draw():
+        figure, axes = _figure()
+        times = [p.at for p in points]
+        width = (1 / 24 if bucket == "hour" else 1) * 0.8
+        axes.bar(times, [p.value for p in points], width=width, color=COLORS["main"], label=label)
+        if other:
+            twin = axes.twinx()
+            twin.plot(
+                times,
+                [p.other for p in points],
+                color=COLORS["second"],
+                marker="o",
+                markersize=3,
+                linewidth=1.2,
+                label=other,
+            )
+            twin.tick_params(labelsize=8, colors=COLORS["second"])
+            twin.set_ylim(bottom=0)
+            twin.spines[["top"]].set_visible(False)
+            twin.yaxis.get_major_locator().set_params(integer=True)
+            twin.legend(fontsize=7, frameon=False, loc="upper right")
+        _time_axis(axes, times, bucket)
+        axes.set_ylim(bottom=0)
+        axes.yaxis.get_major_locator().set_params(integer=True)
+        _style(axes, title)
+        axes.legend(fontsize=7, frameon=False, loc="upper left")
+        return figure
+
+    return cached_svg(name, [title, bucket, data, label, other], draw)
+
+
+def confusion_chart(*, labels: list[str], matrix: list[list[int]], title: str) -> SafeString:
+    """A confusion matrix as a heat map: reviewer's label down, the model's across."""
+
+    def draw():
+        figure, axes = _figure(width=4.2, height=3.8)
+        peak = max((max(row) for row in matrix), default=0) or 1
+        axes.imshow(matrix, cmap="Blues", vmin=0, vmax=peak)
+        ticks = range(len(labels))
+        axes.set_xticks(ticks, labels, fontsize=8)
+        axes.set_yticks(ticks, labels, fontsize=8)
+        axes.set_xlabel("model said", fontsize=8, color=MUTED)
+        axes.set_ylabel("reviewer decided", fontsize=8, color=MUTED)
+        for i, row in enumerate(matrix):
+            for j, n in enumerate(row):
+                if n:
+                    axes.text(
+                        j,
+                        i,
+                        str(n),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if n > peak / 2 else "#1d2430",
+                    )
+        axes.set_title(title, fontsize=10, loc="left")
+        return figure
+
+    return cached_svg("confusion", [labels, matrix, title], draw)
+
+
+def gate_chart(*, lines: list, title: str) -> SafeString:
+    """Each gate line's Wilson lower bound (bar) against its target (tick); red when failing."""
+    data = [
+        (line.scope, line.n, line.agreed, line.lower, line.target, line.passed) for line in lines
+    ]
+
+    def draw():
+        figure, axes = _figure(width=5.6, height=0.5 + 0.22 * max(len(lines), 1))
+        names = [line.scope for line in lines]
+        colors = [COLORS["ok"] if line.passed else COLORS["bad"] for line in lines]
+        axes.barh(names, [line.lower for line in lines], color=colors, height=0.6)
+        for y, line in enumerate(lines):
+            axes.plot([line.target, line.target], [y - 0.4, y + 0.4], color="#1d2430", lw=1.2)
+            axes.text(1.01, y, f"{line.agreed}/{line.n}", va="center", fontsize=7, color=MUTED)
+        axes.set_xlim(0, 1)
+        axes.invert_yaxis()
+        _style(axes, title)
+        axes.grid(axis="x", color="#e5e8ec", linewidth=0.6)
+        return figure
+
+    return cached_svg("gate", [title, data], draw)
+
+
+def drift_chart(
+    *, name: str, title: str, checks: list, onsets: list[datetime], p_value_based: bool
+) -> SafeString:
+    """A drift statistic over time: its value, the alarm threshold, alarming windows, onsets."""
+    data = [(c.window_end.isoformat(), c.value, c.p_value, c.threshold, c.alarming) for c in checks]
+
+    def draw():
+        figure, axes = _figure(width=5.6, height=2.2)
+        times = [c.window_end for c in checks]
+        values = [(c.p_value if p_value_based else c.value) for c in checks]
+        axes.plot(
+            times,
+            values,
+            color=COLORS["main"],
+            linewidth=1.4,
+            marker="o",
+            markersize=2.5,
+            label="p-value" if p_value_based else "statistic",
+        )
+        axes.step(
+            times,
+            [c.threshold for c in checks],
+            where="post",
+            color=COLORS["bad"],
+            linestyle="--",
+            linewidth=1,
+            label="alarm threshold",
+        )
+        alarming = [(t, v) for t, v, c in zip(times, values, checks, strict=True) if c.alarming]
+        if alarming:
+            axes.scatter(
+                *zip(*alarming, strict=True),
+                color=COLORS["bad"],
+                s=14,
+                zorder=3,
+                label="alarming window",
+            )
+        for onset in onsets:
+            axes.axvline(onset, color=COLORS["bad"], linewidth=1.2, alpha=0.7)
+            axes.annotate(
+                "alarm onset",
+                (onset, 1),
+                xycoords=("data", "axes fraction"),
+                fontsize=7,
+                color=COLORS["bad"],
+                xytext=(3, -10),
+                textcoords="offset points",
+            )
+        if p_value_based:
+            axes.set_yscale("log")
+        from matplotlib import dates
+
+        axes.xaxis.set_major_locator(dates.AutoDateLocator(maxticks=6))
+        axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(axes.xaxis.get_major_locator()))
+        _style(axes, title)
+        axes.legend(fontsize=7, frameon=False, loc="upper left")
+        return figure
+
+    return cached_svg(name, [title, data, [o.isoformat() for o in onsets], p_value_based], draw)
