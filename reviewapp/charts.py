@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -222,62 +223,76 @@ def gate_chart(*, lines: list, title: str) -> SafeString:
     return cached_svg("gate", [title, data], draw)
 
 
+def _drift_scale(check, p_value_based: bool) -> tuple[float, float]:
+    """(plotted value, plotted threshold): -log10 p against -log10 alpha for p-value tests."""
+    if not p_value_based:
+        return check.value, check.threshold
+    return -math.log10(max(check.p_value, 1e-300)), -math.log10(max(check.threshold, 1e-300))
+
+
 def drift_chart(
-    *, name: str, title: str, checks: list, onsets: list[datetime], p_value_based: bool
+    *, name: str, title: str, checks: list, onsets: list[tuple[datetime, bool]]
 ) -> SafeString:
-    """A drift statistic over time: its value, the alarm threshold, alarming windows, onsets."""
+    """A drift statistic over time against its alarm threshold; alarming windows and onsets.
+
+    P-value tests are drawn as -log10(p) ("evidence of drift"), so for every statistic the line
+    rising above the dashed threshold is an alarm.
+    """
+    p_value_based = bool(checks) and all(c.p_value is not None for c in checks)
     data = [(c.window_end.isoformat(), c.value, c.p_value, c.threshold, c.alarming) for c in checks]
+    onset_data = [(at.isoformat(), is_open) for at, is_open in onsets]
 
     def draw():
-        figure, axes = _figure(width=5.6, height=2.2)
+        from matplotlib import dates
+
+        figure, axes = _figure(width=5.2, height=2.1)
         times = [c.window_end for c in checks]
-        values = [(c.p_value if p_value_based else c.value) for c in checks]
+        scaled = [_drift_scale(c, p_value_based) for c in checks]
         axes.plot(
             times,
-            values,
+            [v for v, _ in scaled],
             color=COLORS["main"],
             linewidth=1.4,
-            marker="o",
-            markersize=2.5,
-            label="p-value" if p_value_based else "statistic",
+            label="-log10 p" if p_value_based else "statistic",
         )
         axes.step(
             times,
-            [c.threshold for c in checks],
+            [t for _, t in scaled],
             where="post",
             color=COLORS["bad"],
             linestyle="--",
             linewidth=1,
             label="alarm threshold",
         )
-        alarming = [(t, v) for t, v, c in zip(times, values, checks, strict=True) if c.alarming]
+        alarming = [
+            (t, v) for t, (v, _), c in zip(times, scaled, checks, strict=True) if c.alarming
+        ]
         if alarming:
             axes.scatter(
                 *zip(*alarming, strict=True),
                 color=COLORS["bad"],
-                s=14,
+                s=12,
                 zorder=3,
                 label="alarming window",
             )
-        for onset in onsets:
-            axes.axvline(onset, color=COLORS["bad"], linewidth=1.2, alpha=0.7)
+        for at, is_open in onsets:
+            color = COLORS["bad"] if is_open else MUTED
+            axes.axvline(at, color=color, linewidth=1.2, alpha=0.8)
             axes.annotate(
-                "alarm onset",
-                (onset, 1),
+                "onset" if is_open else "onset (cleared)",
+                (at, 1),
                 xycoords=("data", "axes fraction"),
                 fontsize=7,
-                color=COLORS["bad"],
+                color=color,
                 xytext=(3, -10),
                 textcoords="offset points",
             )
-        if p_value_based:
-            axes.set_yscale("log")
-        from matplotlib import dates
-
-        axes.xaxis.set_major_locator(dates.AutoDateLocator(maxticks=6))
-        axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(axes.xaxis.get_major_locator()))
+        locator = dates.AutoDateLocator(maxticks=6)
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
+        axes.set_ylim(bottom=0)
         _style(axes, title)
         axes.legend(fontsize=7, frameon=False, loc="upper left")
         return figure
 
-    return cached_svg(name, [title, data, [o.isoformat() for o in onsets], p_value_based], draw)
+    return cached_svg(name, [title, data, onset_data], draw)
