@@ -3,8 +3,8 @@
 Matplotlib is imported on first use, never when a view module loads. Each chart is cached by a
 hash of exactly the data it draws, so an unchanged project costs no drawing at all, and a
 changed one is never shown stale. Text stays text (``svg.fonttype: none``) so the browser and
-the tests can read it; each chart gets its own id salt so several inline SVGs on one page never
-share clip-path ids.
+the tests can read it; each chart's ids get their own prefix so several inline SVGs on one page
+never share an id (clip paths would mix).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ COLORS = {"main": "#1f6feb", "second": "#8250df", "bad": "#b42318", "ok": "#1780
 MUTED = "#5d6778"
 _HEAD = re.compile(r"^.*?(?=<svg)", re.DOTALL)
 _STYLE = re.compile(r"<style[^>]*>.*?</style>", re.DOTALL)  # the page's CSP allows no <style>
+# Ids and the references to them, so several inline SVGs on one page never share an id.
+_REFERENCE = re.compile(r'(\bid="|url\(#|xlink:href="#)([^")]+)')
 
 
 def _figure(width: float = 5.6, height: float = 2.4):
@@ -56,13 +58,15 @@ def _time_axis(axes, times: Sequence[datetime], bucket: str) -> None:
         axes.set_xlim(at - step, at + step)
 
 
-def _render(figure, salt: str) -> str:
+def _render(figure, prefix: str) -> str:
+    """SVG markup without the XML header and <style>, every id (and reference) prefixed."""
     import matplotlib
 
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": prefix}):
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg")
-    return _STYLE.sub("", _HEAD.sub("", buffer.getvalue(), count=1))
+    svg = _STYLE.sub("", _HEAD.sub("", buffer.getvalue(), count=1))
+    return _REFERENCE.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", svg)
 
 
 def cached_svg(name: str, data: Any, draw: Callable[[], Any]) -> SafeString:
@@ -73,7 +77,7 @@ def cached_svg(name: str, data: Any, draw: Callable[[], Any]) -> SafeString:
     key = f"chart:{name}:{digest}"
     svg = cache.get(key)
     if svg is None:
-        svg = _render(draw(), salt=f"{name}-{digest[:8]}")
+        svg = _render(draw(), prefix=f"{name}-{digest[:8]}")
         cache.set(key, svg, CACHE_SECONDS)
     # Safe: matplotlib escapes every text it writes; the markup is its own.
     return mark_safe(f'<figure class="chart" data-chart="{name}">{svg}</figure>')  # noqa: S308

@@ -28,8 +28,10 @@ def _rollout_panel(project: Project) -> dict[str, Any]:
         "gate": gate,
         "gate_chart": charts.gate_chart(
             lines=gate.lines,
-            title=f"Gate {gate.stage} → {gate.to_stage or '(last stage)'}: Wilson lower bound "
-            "vs target",
+            title=(
+                f"Gate {gate.stage} → {gate.to_stage}" if gate.to_stage else f"{gate.stage} stage"
+            )
+            + ": agreement's Wilson lower bound vs target",
         )
         if gate.lines
         else None,

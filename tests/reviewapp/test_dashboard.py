@@ -73,6 +73,8 @@ def test_dashboard_page_shows_the_numbers_and_draws_the_charts(client, filled):
         charts
     )
     assert "<style" not in html  # the CSP refuses inline style elements
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "inline SVGs must not share ids (clip paths would mix)"
     # Out-of-domain items and disagreements are shown as pictures of the items themselves.
     for item_id in filled.ood_item_ids[-3:]:
         assert reverse("item-image", args=[item_id]) in html
