@@ -294,9 +294,10 @@ def drift_chart(
         locator = dates.AutoDateLocator(maxticks=6)
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
-        axes.set_ylim(bottom=0)
+        peak = max([v for v, _ in scaled] + [t for _, t in scaled] + [1e-9])
+        axes.set_ylim(0, peak * 1.4)  # headroom for the legend above the lines
         _style(axes, title)
-        axes.legend(fontsize=7, frameon=False, loc="upper left")
+        axes.legend(fontsize=7, frameon=False, loc="upper left", ncols=3)
         return figure
 
     return cached_svg(name, [title, data, onset_data], draw)

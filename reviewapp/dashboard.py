@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from reviewapp import charts, rollout_selectors, selectors
+from reviewapp import charts, dashboard_drift, rollout_selectors, selectors
 from reviewapp import dashboard_selectors as ds
 from reviewapp.models import Project
 from reviewapp.rollout_policy import STAGE_ORDER
@@ -120,4 +120,5 @@ def project_dashboard(*, project: Project) -> dict[str, Any]:
         "quality": _quality_panel(project, window),
         "operations": _operations_panel(project, window),
         "errors": _errors_panel(project),
+        "drift": dashboard_drift.drift_panel(project=project),
     }

@@ -1,10 +1,11 @@
 """Prometheus metrics, read from the database at scrape time (prometheus_client).
 
-The state worth watching (queues, decisions, predictions, training runs) is written by several
-processes: gunicorn workers, Celery workers, beat. In-process counters would each see a slice
-and need prometheus_client's multiprocess mode; reading the database gives every scrape the
-whole, consistent picture. Counters come from append-only rows (decisions, outcomes,
-predictions, training runs are never deleted), so they only go up, as Prometheus expects.
+The state worth watching (queues, decisions, predictions, training runs, drift alarms) is
+written by several processes: gunicorn workers, Celery workers, beat. In-process counters would
+each see a slice and need prometheus_client's multiprocess mode; reading the database gives
+every scrape the whole, consistent picture. Counters come from append-only rows (decisions,
+outcomes, predictions, training runs are never deleted), so they only go up, as Prometheus
+expects.
 """
 
 from __future__ import annotations
@@ -156,6 +157,23 @@ def _training_runs() -> Iterator:
     yield total
 
 
+def _drift_alarms():
+    from prometheus_client.core import GaugeMetricFamily
+
+    from reviewapp.models import AlarmStatus, DriftAlarm
+
+    family = GaugeMetricFamily(
+        "handoff_drift_alarms_open",
+        "Open drift alarms, by project and statistic (0 or 1 each).",
+        labels=["project", "statistic"],
+    )
+    for slug, statistic in DriftAlarm.objects.filter(status=AlarmStatus.OPEN).values_list(
+        "project__slug", "statistic"
+    ):
+        family.add_metric([slug, statistic], 1)
+    return family
+
+
 class HandoffCollector:
     """Collects the domain metrics from the database on every scrape."""
 
@@ -166,6 +184,7 @@ class HandoffCollector:
         yield from _outcomes()
         yield _prediction_latency()
         yield from _training_runs()
+        yield _drift_alarms()
 
     def describe(self) -> list:
         """Nothing up front: the collector touches the database only when scraped."""

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from reviewapp import queues, services
+from reviewapp import queues, rollout, services
 from reviewapp.models import (
     Alias,
     Decision,
@@ -131,3 +131,60 @@ def dashboard_project_fill(*, hours: int = 12, per_hour: int = 10, leave_open: i
             _decide(filled, task, model_label=label, human_label=human)
         _shift(ids, now - timedelta(hours=hour - 1, minutes=30))
     return filled
+
+
+def drift_history_add(
+    *, filled: Filled, hours: int = 12, shifted_hours: int = 3, statistics=None
+) -> object:
+    """Hourly drift checks for a few statistics; brightness alarms in the last hours (open)."""
+    from reviewapp.models import AlarmStatus, DriftAlarm, DriftCheck
+
+    project = filled.project
+    now = timezone.now()
+    statistics = statistics or ["labels", "confidence", "brightness"]
+    for statistic in statistics:
+        for hour in range(hours, 0, -1):
+            end = now - timedelta(hours=hour - 1)
+            shifted = statistic == "brightness" and hour <= shifted_hours
+            p_value = 1e-6 if shifted else 0.2 + 0.05 * (hour % 5)
+            DriftCheck.objects.create(
+                project=project,
+                statistic=statistic,
+                window="recent",
+                window_start=end - timedelta(hours=1),
+                window_end=end,
+                n_items=50,
+                value=0.5 if shifted else 0.05,
+                p_value=p_value,
+                threshold=0.001,
+                alarming=p_value < 0.001,
+                created_at=end,
+            )
+    onset = now - timedelta(hours=shifted_hours)
+    summary = f"Brightness drifted far from the training reference since {onset:%H:%M} UTC."
+    alarm = DriftAlarm.objects.create(
+        project=project,
+        statistic="brightness",
+        status=AlarmStatus.OPEN,
+        value=0.5,
+        p_value=1e-6,
+        threshold=0.001,
+        onset_at=onset,
+        summary=summary,
+        example_item_ids=filled.ood_item_ids[:6],
+    )
+    # The rollout engine's monitoring hook acts on it, as reviewapp.monitoring does.
+    from_stage = project.stage
+    demoted = rollout.monitoring_alarm(
+        project=project, kind="drift", detail={"alarm_ids": [alarm.pk]}, summary=summary
+    )
+    project.refresh_from_db()
+    alarm.actions = {
+        "demoted": demoted,
+        "from_stage": from_stage,
+        "to_stage": project.stage,
+        "sampling_boost": project.drift_audit_rate,
+        "retraining": "offered",
+    }
+    alarm.save(update_fields=["actions"])
+    return alarm
