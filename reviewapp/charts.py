@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 logger = logging.getLogger(__name__)
@@ -65,8 +66,11 @@ def _style(axes, title: str) -> None:
 def _time_axis(axes, times: Sequence[datetime], bucket: str) -> None:
     from matplotlib import dates
 
-    axes.xaxis.set_major_locator(dates.AutoDateLocator(maxticks=6))
-    axes.xaxis.set_major_formatter(dates.DateFormatter("%H:%M" if bucket == "hour" else "%b %d"))
+    tz = timezone.get_current_timezone()  # ticks in the display time zone, not matplotlib's UTC
+    axes.xaxis.set_major_locator(dates.AutoDateLocator(maxticks=6, tz=tz))
+    axes.xaxis.set_major_formatter(
+        dates.DateFormatter("%H:%M" if bucket == "hour" else "%b %d", tz=tz)
+    )
     if len(times) == 1:  # one bucket: give the point some room
         step = 1 / 24 if bucket == "hour" else 1
         at = dates.date2num(times[0])
@@ -308,9 +312,11 @@ def drift_chart(
                 xytext=(3, -10),
                 textcoords="offset points",
             )
-        locator = dates.AutoDateLocator(maxticks=6)
+        locator = dates.AutoDateLocator(maxticks=6, tz=timezone.get_current_timezone())
         axes.xaxis.set_major_locator(locator)
-        axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
+        axes.xaxis.set_major_formatter(
+            dates.ConciseDateFormatter(locator, tz=timezone.get_current_timezone())
+        )
         peak = max([v for v, _ in scaled] + [t for _, t in scaled] + [1e-9])
         axes.set_ylim(0, peak * 1.4)  # headroom for the legend above the lines
         _style(axes, title)

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from reviewapp import dashboard_selectors as ds
-from tests.dashboard_support import dashboard_project_fill
+from tests.dashboard_support import dashboard_project_fill, drift_history_add
 from tests.factories import ProjectFactory, ReviewerFactory
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +118,23 @@ def test_anonymous_user_is_sent_to_log_in(client, filled):
     response = client.get(reverse("project", args=[filled.project.slug]))
     assert response.status_code == 302
     assert "/login/" in response["Location"]
+
+
+def test_open_drift_alarm_is_on_the_page_with_its_chart_and_metric(client, filled, settings):
+    alarm = drift_history_add(filled=filled)
+    client.force_login(filled.reviewer)
+    html = client.get(reverse("project", args=[filled.project.slug])).content.decode()
+    assert 'id="drift-alarms"' in html
+    assert alarm.summary in html
+    for item_id in alarm.example_item_ids:
+        assert reverse("item-image", args=[item_id]) in html
+    assert "demoted automated → partial" in html
+    assert {"drift-labels", "drift-confidence", "drift-brightness"} <= set(
+        re.findall(r'data-chart="(drift-[a-z_]+)"', html)
+    )
+    settings.HANDOFF_METRICS_TOKEN = "t" * 32
+    metrics = client.get(reverse("metrics"), headers={"Authorization": "Bearer " + "t" * 32})
+    line = (
+        f'handoff_drift_alarms_open{{project="{filled.project.slug}",statistic="brightness"}} 1.0'
+    )
+    assert line in metrics.content.decode()
