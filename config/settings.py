@@ -270,3 +270,29 @@ HANDOFF_TRAINING_HEARTBEAT_SECONDS = float(
     os.environ.get("HANDOFF_TRAINING_HEARTBEAT_SECONDS", "10")
 )
 HANDOFF_TRAINING_STALE_SECONDS = float(os.environ.get("HANDOFF_TRAINING_STALE_SECONDS", "120"))
+# Drift monitoring (reviewapp/monitoring.py): a check every N champion predictions over the last
+# `WINDOW` items (and today's); the family-wise false-alarm rate over a horizon of items.
+HANDOFF_DRIFT_WINDOW = int(os.environ.get("HANDOFF_DRIFT_WINDOW", "200"))
+HANDOFF_DRIFT_CHECK_EVERY = int(os.environ.get("HANDOFF_DRIFT_CHECK_EVERY", "50"))
+HANDOFF_DRIFT_FALSE_ALARM = float(os.environ.get("HANDOFF_DRIFT_FALSE_ALARM", "0.05"))
+HANDOFF_DRIFT_HORIZON_ITEMS = int(os.environ.get("HANDOFF_DRIFT_HORIZON_ITEMS", "2000"))
+
+# --- Operations (issue 8): metrics, probes, structured logs -------------------------------------
+# Prometheus scrapes /metrics with "Authorization: Bearer <token>"; empty: staff sessions only.
+HANDOFF_METRICS_TOKEN = os.environ.get("HANDOFF_METRICS_TOKEN", "")
+# Probes answer over plain HTTP inside the deployment (no TLS redirect for them).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# A Celery worker touches this file while it is connected to the broker; `manage.py
+# worker_ready` (the compose healthcheck) checks that it is fresh.
+HANDOFF_WORKER_HEARTBEAT_FILE = os.environ.get(
+    "HANDOFF_WORKER_HEARTBEAT_FILE", str(VAR_DIR / "worker.heartbeat")
+)
+HANDOFF_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("HANDOFF_WORKER_HEARTBEAT_SECONDS", "15"))
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}")
+if LOG_FORMAT == "json":
+    LOGGING["formatters"]["json"] = {"()": "config.logformat.JsonFormatter"}
+    LOGGING["handlers"]["console"]["formatter"] = "json"
+    # Celery workers keep Django's handlers instead of installing their own plain ones.
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -11,7 +11,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from reviewapp import ml, permissions, selectors, services
+from reviewapp import dashboard, ml, permissions, selectors, services
 from reviewapp.forms import UploadForm
 from reviewapp.models import Item, ItemOrigin, Project
 
@@ -44,15 +44,15 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """A project's state: champion, counts, recent outcomes, upload form."""
+    """The project dashboard: stage and gate, quality and operations over time, drift, errors."""
     project = get_object_or_404(Project, slug=slug)
     permissions.require_project_access(request.user, project)
     context = {
         "project": project,
         "champion": services.champion_of(project),
         "summary": selectors.project_summary(project=project),
-        "queue": selectors.queue_counts(project=project),
-        "outcomes": selectors.recent_outcomes(project=project),
+        "dash": dashboard.project_dashboard(project=project),
+        "outcomes": selectors.recent_outcomes(project=project, limit=10),
         "form": UploadForm(),
         "can_upload": request.user.has_perm("reviewapp.upload_items"),
     }

@@ -41,3 +41,13 @@ def test_every_setting_read_from_the_environment_is_documented():
     undocumented |= {"SESSION_COOKIE_AGE", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS"}
     undocumented |= {"SECURE_HSTS_PRELOAD"}
     assert sorted(n for n in names - undocumented if f"{n}=" not in example) == []
+
+
+def test_web_and_workers_have_healthchecks():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert services["web"]["healthcheck"]["test"][-1] == "/readyz"
+    for name in ("worker", "worker-training"):
+        assert services[name]["healthcheck"]["test"][-1] == "worker_ready"
+        assert services[name]["environment"]["HANDOFF_WORKER_HEARTBEAT_FILE"].startswith("/tmp/")
+    assert (ROOT / "scripts/docker/probe.py").exists()
