@@ -289,3 +289,4 @@ AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("HANDOFF_LOGIN_COOLOFF_
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "reviewapp.views.login_locked_out"
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # lockouts (WARNING), not every sign-in

@@ -48,7 +48,7 @@ class ItemAdmin(admin.ModelAdmin):
     list_display = ("id", "project", "origin", "key", "width", "height", "created_at")
     list_filter = ("project", "origin")
     search_fields = ("key", "sha256", "client_key", "original_filename")
-    # The file field would link to MEDIA_URL, which is not served: link the checked view instead.
+    # The file field would link to the media folder, which is not served: link the checked view.
     exclude = ("image",)
     readonly_fields = [f.name for f in Item._meta.fields if f.name != "image"] + ["image_link"]
     date_hierarchy = "created_at"
