@@ -132,7 +132,7 @@ def _hostile_artifact(source: Path, dest: Path, payload: bytes) -> Path:
 
 @pytest.mark.parametrize("container", ["pickle", "torch.save"])
 def test_an_artifact_carrying_a_pickle_is_refused_without_running_it(
-    tiny_artifact, tmp_path, container
+    tiny_artifact, tmp_path, container, monkeypatch
 ):
     marker = tmp_path / "pwned"
     if container == "pickle":
@@ -144,7 +144,9 @@ def test_an_artifact_carrying_a_pickle_is_refused_without_running_it(
     hostile = _hostile_artifact(tiny_artifact.path, tmp_path / "artifact", payload)
     with pytest.raises(ArtifactError, match="not a valid safetensors file"):
         Predictor.from_artifact(hostile)
-    # Through the app, with the sha256 the model version registered: refused as well.
+    # Through the app, with the sha256 the model version registered: refused as well (with an
+    # empty per-process cache, so that the files are read).
+    monkeypatch.setattr(ml, "_PREDICTORS", {})
     with pytest.raises(ArtifactError):
         ml.get_predictor(artifact_path=str(hostile), sha256=tiny_artifact.sha256)
     assert not marker.exists()
