@@ -8,7 +8,8 @@ Every URL is filled in with project A's objects (its slug, item, training run, w
 columns read: anonymous, a reviewer of A, a reviewer of B (must never get A's data), a rollout
 admin (every project, not staff), a superuser, an API token scoped to A, a token scoped to B.
 Each request runs inside a rolled-back savepoint, so a POST by one role cannot change what the
-next role sees.
+next role sees. Media has no URL pattern of its own (MEDIA_URL is not routed): images are only
+`items/<id>/image/` here, and test_media_access.py checks the media folder answers nobody.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ PAGE = (302, 200, 403, 200, 200, 302, 302)  # a page of project A
 ADMIN_PAGE = (302, 403, 403, 200, 200, 302, 302)  # rollout admins only
 STAFF = (302, 302, 302, 302, 200, 302, 302)  # the Django admin: staff only
 API = (401, 401, 401, 401, 401, 200, 404)  # token-only, scoped to project A
+PUBLIC = (200, 200, 200, 200, 200, 200, 200)  # e.g. sign-in, health checks
 
 
 def _s(anon, rev_a, rev_b, rollout, root, tok_a, tok_b):
@@ -42,7 +44,7 @@ def _s(anon, rev_a, rev_b, rollout, root, tok_a, tok_b):
 # pins who gets past the permission check, not what a valid form does.
 ROWS: dict[str, tuple[int, ...]] = {
     # Sign-in and the project pages.
-    "GET accounts/login/": _s(200, 200, 200, 200, 200, 200, 200),
+    "GET accounts/login/": PUBLIC,
     "POST accounts/login/": _s(200, 200, 200, 200, 200, 200, 200),
     "POST accounts/logout/": _s(302, 302, 302, 302, 302, 302, 302),
     "GET ": _s(302, 200, 200, 200, 200, 302, 302),  # home lists only the user's own projects
@@ -81,7 +83,7 @@ ROWS: dict[str, tuple[int, ...]] = {
     "POST projects/<slug:slug>/rollout/challenger/ab/": _s(302, 403, 403, 302, 302, 302, 302),
     "POST projects/<slug:slug>/rollout/challenger/promote/": _s(302, 403, 403, 302, 302, 302, 302),
     # REST API: tokens only; a token of project B gets 404 for A's data (existence stays private).
-    "GET api/v1/schema/": _s(200, 200, 200, 200, 200, 200, 200),  # no data, for code generators
+    "GET api/v1/schema/": PUBLIC,  # holds no data; clients generate code from it
     "GET api/v1/docs/": _s(401, 403, 403, 403, 200, 200, 200),  # tokens and staff
     "GET api/v1/projects/": _s(401, 401, 401, 401, 401, 200, 200),  # each token: its own
     "POST api/v1/projects/<slug:slug>/items/": _s(401, 401, 401, 401, 401, 400, 404),
