@@ -8,6 +8,7 @@ key is required, DEBUG must be off, cookies are secure).
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -197,7 +198,9 @@ if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+    # On by default so that `check --deploy` is clean; set 0 if the domain must stay off the
+    # browsers' preload lists (the header alone submits nothing).
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)
 
 # Content security policy (django-csp): the pages load only their own static JS and CSS; JSON
 # data blocks (json_script) are not scripts. Inline style *attributes* (progress bars) are
@@ -296,3 +299,20 @@ if LOG_FORMAT == "json":
     LOGGING["handlers"]["console"]["formatter"] = "json"
     # Celery workers keep Django's handlers instead of installing their own plain ones.
     CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Login throttling (issue 10; django-axes) ---------------------------------------------------
+# Failed sign-ins are counted per (user name, client address); at the limit that pair is refused
+# (429, templates/registration/locked_out.html) until the cool-off ends or an admin deletes the
+# access attempt. API tokens never go through these backends, so machine clients are unaffected.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as django-axes requires
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("HANDOFF_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("HANDOFF_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "reviewapp.views.login_locked_out"
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # lockouts (WARNING), not every sign-in

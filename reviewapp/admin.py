@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from reviewapp.models import (
     AliasAssignment,
@@ -48,11 +50,19 @@ class ItemAdmin(admin.ModelAdmin):
     list_display = ("id", "project", "origin", "key", "width", "height", "created_at")
     list_filter = ("project", "origin")
     search_fields = ("key", "sha256", "client_key", "original_filename")
-    readonly_fields = [f.name for f in Item._meta.fields]
+    # The file field would link to the media folder, which is not served: link the checked view.
+    exclude = ("image",)
+    readonly_fields = [f.name for f in Item._meta.fields if f.name != "image"] + ["image_link"]
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="image")
+    def image_link(self, obj: Item) -> str:
+        url = reverse("item-image", args=[obj.pk])
+        html = '<a href="{}"><img src="{}" alt="item {}" height="96"></a>'
+        return format_html(html, url, url, obj.pk)
 
 
 @admin.register(ModelVersion)

@@ -63,3 +63,13 @@ def require_training(user, project: Project) -> None:
             f"Retraining {project.name} needs the permission 'Can start and cancel training runs' "
             "(group 'rollout admins')."
         )
+
+
+def require_relabel(user, project: Project) -> None:
+    """Raise PermissionDenied unless the user may overwrite a stored label (rollout admins)."""
+    require_project_access(user, project)
+    if not is_rollout_admin(user):
+        raise PermissionDenied(
+            f"Fixing a stored label of {project.name} overrides reviewers' decisions: only "
+            "rollout admins may do it (group 'rollout admins')."
+        )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from reviewapp import dashboard, ml, permissions, selectors, services
@@ -24,12 +26,21 @@ CONTENT_TYPES = {
     "gif": "image/gif",
     "bmp": "image/bmp",
 }
+PRIVATE_IMAGE_MAX_AGE = 300  # seconds; the desk's prefetch needs only seconds
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """403 page that says what is missing."""
     reason = str(exception) if exception and str(exception) else "You lack a permission."
     return render(request, "403.html", {"reason": reason}, status=403)
+
+
+def login_locked_out(request: HttpRequest, response=None, credentials=None) -> HttpResponse:
+    """django-axes' answer to a locked-out sign-in: 429, who, for how long, what to do."""
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    context = {"username": username, "limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes}
+    return render(request, "registration/locked_out.html", context, status=429)
 
 
 @require_GET
@@ -98,14 +109,25 @@ def _item_for(request: HttpRequest, item_id: int) -> Item:
 
 @require_GET
 def item_image(request: HttpRequest, item_id: int) -> HttpResponse:
-    """The stored image, served only to users who may see its project."""
+    """The stored image, streamed only to users who may see its project (never a public URL)."""
     item = _item_for(request, item_id)
+    etag = f'"{item.sha256}"'  # the file is content-addressed: same item, same bytes
+    if (not_modified := get_conditional_response(request, etag=etag)) is not None:
+        return _private_image_headers(not_modified, etag=etag)
     try:
         handle = item.image.open("rb")
     except FileNotFoundError:
         raise Http404("The image file is missing from storage.")
     response = FileResponse(handle, content_type=CONTENT_TYPES.get(item.image_format))
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Content-Disposition"] = f'inline; filename="item-{item.pk}.{item.image_format}"'
+    return _private_image_headers(response, etag=etag)
+
+
+def _private_image_headers(response: HttpResponse, *, etag: str) -> HttpResponse:
+    """Browser-only caching, short enough that a reviewer removed from a project loses access."""
+    response["ETag"] = etag
+    response["Cache-Control"] = f"private, max-age={PRIVATE_IMAGE_MAX_AGE}"
+    patch_vary_headers(response, ["Cookie"])
     return response
 
 
@@ -116,6 +138,9 @@ def item_model_view(request: HttpRequest, item_id: int) -> HttpResponse:
     champion = services.champion_of(item.project)
     if champion is None:
         raise Http404("This project has no champion model yet.")
+    etag = f'"{item.sha256[:32]}-{champion.sha256[:32]}"'
+    if (not_modified := get_conditional_response(request, etag=etag)) is not None:
+        return _private_image_headers(not_modified, etag=etag)
     with item.image.open("rb") as handle:
         image = ml.load_image(handle)
     view = ml.render_model_view(
@@ -124,5 +149,4 @@ def item_model_view(request: HttpRequest, item_id: int) -> HttpResponse:
     buffer = io.BytesIO()
     view.save(buffer, format="PNG")
     response = HttpResponse(buffer.getvalue(), content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return _private_image_headers(response, etag=etag)

@@ -173,7 +173,7 @@ def run_confusion_png(request: HttpRequest, run_id: int) -> HttpResponse:
 def item_relabel(request: HttpRequest, item_id: int) -> HttpResponse:
     """Fix an item's label from the top-loss gallery, then go back to the run."""
     item = get_object_or_404(Item.objects.select_related("project"), pk=item_id)
-    permissions.require_project_access(request.user, item.project)
+    permissions.require_relabel(request.user, item.project)
     try:
         label = evaluation.item_label_fix(
             item=item, label=request.POST.get("label", ""), actor=request.user
