@@ -108,6 +108,11 @@ ROWS: dict[str, tuple[int, ...]] = {
     "GET admin/^(?P<app_label>…)/$": STAFF,
     "GET admin/(?P<url>.*)$": _s(302, 302, 302, 302, 404, 302, 302),
     "GET admin/auth/user/<id>/password/": STAFF,
+    # Operations: probes are open (they say only ok/fail); metrics need the metrics bearer token
+    # (not an API token: an API token's header is refused) or a staff session.
+    "GET healthz": PUBLIC,
+    "GET readyz": PUBLIC,
+    "GET metrics": _s(401, 403, 403, 403, 200, 403, 403),
     # Admin actions (POSTed to a changelist).
     "POST admin/reviewapp/apiclient/ action=revoke": _s(302, 302, 302, 302, 302, 302, 302),
     "POST admin/reviewapp/webhookdelivery/ action=redeliver": _s(302, 302, 302, 302, 302, 302, 302),
@@ -137,6 +142,8 @@ ADMIN_MODELS: dict[str, tuple[int, int, int, int, int]] = {
     "reviewapp.trainingrun": (200, 403, 200, 403, 200),
     "reviewapp.item": (200, 403, 200, 200, 200),  # items come only through ingestion
     "reviewapp.webhookdelivery": (200, 403, 200, 200, 200),
+    "reviewapp.driftalarm": (200, 403, 302, 403, 302),  # alarms come only from drift checks
+    "reviewapp.driftcheck": (200, 403, 302, 403, 302),
     "reviewapp.apiclient": (200, 200, 200, 200, 200),
     "reviewapp.project": (200, 200, 200, 200, 200),
     "reviewapp.reviewtask": (200, 200, 200, 200, 200),
