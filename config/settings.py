@@ -270,3 +270,10 @@ HANDOFF_TRAINING_HEARTBEAT_SECONDS = float(
     os.environ.get("HANDOFF_TRAINING_HEARTBEAT_SECONDS", "10")
 )
 HANDOFF_TRAINING_STALE_SECONDS = float(os.environ.get("HANDOFF_TRAINING_STALE_SECONDS", "120"))
+
+# --- Resilience (issue 10; see reviewapp/dispatch.py and reviewapp/media.py) ---------------------
+# An item whose prediction task was sent is re-sent by the sweeper when no prediction has run
+# after this many seconds (a lost message); after a broker error it is re-sent at the next sweep.
+HANDOFF_PREDICTION_REQUEUE_SECONDS = int(
+    os.environ.get("HANDOFF_PREDICTION_REQUEUE_SECONDS", "600")
+)

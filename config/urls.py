@@ -13,3 +13,4 @@ urlpatterns = [
 ]
 
 handler403 = "reviewapp.views.permission_denied"
+handler500 = "reviewapp.views_errors.server_error"
