@@ -65,11 +65,16 @@ class StagedFile:
         """Remove what this upload wrote (the transaction failed); never raises."""
         for path in (self.temp, self.final if self.published else None):
             if path is not None:
-                try:
-                    path.unlink(missing_ok=True)
-                except OSError:
-                    logger.warning("media.discard_failed path=%s", path)
+                _unlink_quietly(path)
         self.temp, self.published = None, False
+
+
+def _unlink_quietly(path: Path) -> None:
+    """Remove a file we wrote; a failure (read-only disk) leaves it to check_media."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        logger.warning("media.unlink_failed path=%s errno=%s", path, exc.errno)
 
 
 def media_stage(*, name: str, data: bytes) -> StagedFile:
@@ -85,7 +90,7 @@ def media_stage(*, name: str, data: bytes) -> StagedFile:
             handle.flush()
             os.fsync(handle.fileno())
     except OSError as exc:
-        temp.unlink(missing_ok=True)
+        _unlink_quietly(temp)
         logger.error("media.write_failed name=%s errno=%s", name, exc.errno)
         raise StorageUnavailable(exc) from exc
     return StagedFile(name=name, final=final, temp=temp)

@@ -95,7 +95,7 @@ def stack(pg_cluster, stack_template, request):
     finally:
         group.stop_all()
         failed = getattr(request.node, "rep_call", None)
-        if failed is not None and failed.failed:
+        if (failed is not None and failed.failed) or os.environ.get("RESILIENCE_SHOW_LOGS"):
             print(f"\n=== process logs of {request.node.name}\n{group.logs()}")
         if pg_cluster.running():
             pg_cluster.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -83,7 +83,7 @@ class Process:
         if sig == signal.SIGKILL:
             self.popen.wait(timeout=30)
 
-    def stop(self, timeout: float = 20) -> None:
+    def stop(self, timeout: float = 10) -> None:
         """SIGTERM, then SIGKILL what is still there; idempotent."""
         if self.alive():
             self.kill(signal.SIGTERM)
