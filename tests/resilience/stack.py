@@ -28,6 +28,7 @@ class Stack:
     folder: Path
     group: ProcessGroup
     seeded: dict = field(default_factory=dict)
+    artifact: dict = field(default_factory=dict)  # path, sha256, metadata of the model
     web_port: int = 0
 
     @property
