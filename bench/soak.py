@@ -2,7 +2,7 @@
 (PostgreSQL + Redis of its own), then a check that every accepted item has exactly one final
 outcome or waits in exactly one queue.
 
-    .venv/bin/python bench/soak.py                    # 180 s, 2 ingest clients, 3 reviewers
+    .venv/bin/python bench/soak.py                    # 180 s, 2 items/s, 3 reviewers
     .venv/bin/python bench/soak.py --seconds 60 --no-write
 
 It starts a throwaway PostgreSQL cluster (initdb) and a redis-server on free ports, never the
@@ -82,10 +82,15 @@ class Tally:
             self.errors[kind] += 1
 
 
-def _ingest(http: Http, slug: str, seeds, tally: Tally, stop: threading.Event, rng) -> None:
-    """Submit new images with keys; one in ten is a retry of an earlier one (idempotency)."""
+def _ingest(
+    http: Http, slug: str, seeds, tally: Tally, stop: threading.Event, rng, interval: float
+) -> None:
+    """Submit new images with keys every `interval` s; one in ten retries an earlier key."""
     mine: list[tuple[str, int]] = []
+    next_at = time.monotonic()
     while not stop.is_set():
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.monotonic()))
         retry = mine and rng.random() < 0.1
         key, seed = rng.choice(mine) if retry else (None, next(seeds))
         key = key or f"soak-{seed}"
@@ -182,8 +187,13 @@ def _final_check(stack, tally: Tally) -> dict:
     }
 
 
-def run_soak(stack, *, seconds: float, ingesters: int = 2, reviewers: int = 3, drain=60) -> dict:
-    """Seed, start web + worker + beat, run the clients for `seconds`, drain, check."""
+def run_soak(
+    stack, *, seconds: float, rate: float = 2.0, ingesters: int = 2, reviewers: int = 3, drain=60
+) -> dict:
+    """Seed, start web + worker + beat, run the clients for `seconds`, drain, check.
+
+    `rate` is the total number of submissions per second of all ingest clients together.
+    """
     seeded = stack.seed({**SEED_SPEC, "artifact": stack.artifact, "reviewers": reviewers})
     slug = seeded["slug"]
     labels = stack.artifact["metadata"]["labels"]
@@ -196,7 +206,8 @@ def run_soak(stack, *, seconds: float, ingesters: int = 2, reviewers: int = 3, d
     for index in range(ingesters):
         http = stack.http()
         http.token = seeded["token"]
-        args = (http, slug, seeds, tally, ingest_stop, random.Random(index))
+        pace = ingesters / rate
+        args = (http, slug, seeds, tally, ingest_stop, random.Random(index), pace)
         threads.append(threading.Thread(target=_ingest, args=args))
     for index, username in enumerate(seeded["reviewers"]):
         http = stack.http()
@@ -294,9 +305,12 @@ def _write(figures: dict, command: str) -> None:
         "<!-- soak:start -->\n## Soak: ingest and review together\n\n"
         f"Command: `{command}` (gunicorn 3 sync workers, one prefork worker with 2 processes, "
         "beat sweeping every 10 s, a throwaway PostgreSQL cluster and redis-server; 2 API "
-        "ingest clients, 10% of their requests retries of an earlier key; 3 desk reviewers; "
-        "project in the partial stage with a 50% sticky share, so about half the items are "
-        "decided by the model; everything on one shared 2-core machine, "
+        "ingest clients paced together at `--rate` submissions/s, 10% of them retries of an "
+        "earlier key; 3 desk reviewers deciding as fast as the queue allows; project in the "
+        "partial stage with a 50% sticky share (the tiny test model flags most digits "
+        "out-of-domain, so most items still go to a reviewer); real handwritten digits; "
+        "clients and servers on one 2-core machine shared with other jobs, so the rates are "
+        "pessimistic, "
         f"measured {time.strftime('%Y-%m-%d')}). After the run the clients stop, the queues "
         "drain, and every item is classified from the database: one outcome, or waiting in "
         "exactly one queue; anything else counts as lost or duplicated.\n\n"
@@ -313,13 +327,18 @@ def _write(figures: dict, command: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=180)
+    parser.add_argument("--rate", type=float, default=2.0, help="submissions per second")
     parser.add_argument("--ingesters", type=int, default=2)
     parser.add_argument("--reviewers", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     with soak_stack() as stack:
         figures = run_soak(
-            stack, seconds=args.seconds, ingesters=args.ingesters, reviewers=args.reviewers
+            stack,
+            seconds=args.seconds,
+            rate=args.rate,
+            ingesters=args.ingesters,
+            reviewers=args.reviewers,
         )
     print(json.dumps(figures, indent=2))
     if not args.no_write:

@@ -37,12 +37,15 @@ def _missing_part() -> str | None:
 
 def pytest_collection_modifyitems(config, items):
     reason = _missing_part()
-    if reason is None:
-        return
-    marker = pytest.mark.skip(reason=f"RESILIENCE TESTS SKIPPED: {reason}")
-    for item in items:
-        if "tests/resilience" in str(item.path):
-            item.add_marker(marker)
+    ours = [item for item in items if "tests/resilience" in str(item.path)]
+    for item in ours:
+        item.add_marker(pytest.mark.resilience)
+        item.add_marker(pytest.mark.worker)
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=f"RESILIENCE TESTS SKIPPED: {reason}"))
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reason is not None and ours and reporter is not None:
+        reporter.write_line(f"!! {len(ours)} resilience tests SKIPPED: {reason}", red=True)
 
 
 @pytest.fixture(scope="session")

@@ -115,3 +115,13 @@ def test_full_media_is_a_507_with_the_reason():
         response = server_error(request)
     assert response.status_code == 507
     assert "disk is full" in json.loads(response.content)["error"]["message"]
+
+
+def test_sweeper_task_name_is_pinned_and_scheduled_by_its_command():
+    from django.core.management import call_command
+    from django_celery_beat.models import PeriodicTask
+
+    assert tasks.sweep_predictions.name == "reviewapp.sweep_predictions"
+    call_command("prediction_schedule", "--seconds", "45")
+    entry = PeriodicTask.objects.get(task="reviewapp.sweep_predictions")
+    assert entry.enabled and entry.interval.every == 45
