@@ -161,7 +161,7 @@ def _final_check(stack, tally: Tally) -> dict:
             states["outcome"] += 1
         elif outcomes == 0 and waiting == 1:
             states["waiting for review"] += 1
-        elif outcomes == 0 and predictions == 0 and due:
+        elif outcomes == 0 and waiting == 0 and due:  # cleared only once routed
             states["waiting for prediction"] += 1
         elif outcomes == 1 and waiting == 1:
             states["duplicated"] += 1
@@ -219,6 +219,8 @@ def run_soak(
         thread.start()
     time.sleep(seconds)
     ingest_stop.set()
+    for thread in threads[:ingesters]:  # the last submissions land before the drain starts
+        thread.join(timeout=60)
     deadline = time.monotonic() + drain
     while time.monotonic() < deadline and not _settled(stack):
         time.sleep(1)

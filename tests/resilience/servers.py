@@ -45,6 +45,16 @@ def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.2):
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when the test process dies, even without a teardown."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Process:
     """A child process in its own session with its output in a log file."""
 
@@ -54,7 +64,7 @@ class Process:
         self._log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )  # fmt: skip
 
     @property
