@@ -229,6 +229,7 @@ def run_soak(
         thread.join(timeout=60)
     figures = _final_check(stack, tally)
     figures["seconds"] = round(time.monotonic() - started)
+    figures["rate"] = rate
     return figures
 
 
@@ -307,7 +308,8 @@ def _write(figures: dict, command: str) -> None:
         "<!-- soak:start -->\n## Soak: ingest and review together\n\n"
         f"Command: `{command}` (gunicorn 3 sync workers, one prefork worker with 2 processes, "
         "beat sweeping every 10 s, a throwaway PostgreSQL cluster and redis-server; 2 API "
-        "ingest clients paced together at `--rate` submissions/s, 10% of them retries of an "
+        f"ingest clients paced together at {figures['rate']:g} submissions/s, 10% of them "
+        "retries of an "
         "earlier key; 3 desk reviewers deciding as fast as the queue allows; project in the "
         "partial stage with a 50% sticky share (the tiny test model flags most digits "
         "out-of-domain, so most items still go to a reviewer); real handwritten digits; "
