@@ -94,8 +94,8 @@ class Process:
             self.popen.wait(timeout=30)
 
     def stop(self, timeout: float = 10) -> None:
-        """SIGTERM, then SIGKILL what is still there; idempotent."""
-        if self.alive():
+        """SIGTERM, then SIGKILL the group (workers outliving their master too); idempotent."""
+        if self.alive() and timeout > 0:
             self.kill(signal.SIGTERM)
             try:
                 self.popen.wait(timeout=timeout)
@@ -117,9 +117,19 @@ class ProcessGroup:
         self.processes.append(process)
         return process
 
-    def stop_all(self) -> None:
+    def stop_all(self, timeout: float = 10) -> None:
+        """SIGTERM to every process at once, then SIGKILL whatever outlives `timeout`."""
+        for process in self.processes:
+            if process.alive():
+                process.kill(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in self.processes:
+            try:
+                process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
         for process in reversed(self.processes):
-            process.stop()
+            process.stop(timeout=0)
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.log()[-4000:]}" for p in self.processes)

@@ -9,7 +9,7 @@ import os
 
 from bench.soak import run_soak
 
-SECONDS = float(os.environ.get("HANDOFF_SOAK_SECONDS", "60"))
+SECONDS = float(os.environ.get("HANDOFF_SOAK_SECONDS", "45"))
 
 
 def test_soak_ingest_and_review_lose_and_duplicate_nothing(stack, artifact_spec):
