@@ -316,3 +316,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "reviewapp.views.login_locked_out"
 LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # lockouts (WARNING), not every sign-in
+
+# --- Resilience (issue 10; see reviewapp/dispatch.py and reviewapp/media.py) ---------------------
+# An item whose prediction task was sent is re-sent by the sweeper when no prediction has run
+# after this many seconds (a lost message); after a broker error it is re-sent at the next sweep.
+HANDOFF_PREDICTION_REQUEUE_SECONDS = int(
+    os.environ.get("HANDOFF_PREDICTION_REQUEUE_SECONDS", "600")
+)

@@ -18,3 +18,4 @@ urlpatterns = [
 ]
 
 handler403 = "reviewapp.views.permission_denied"
+handler500 = "reviewapp.views_errors.server_error"

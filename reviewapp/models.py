@@ -152,9 +152,19 @@ class Item(models.Model):
     source = models.JSONField(default=dict, blank=True)
     original_filename = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The item is its own outbox entry: set at ingest, cleared once the prediction task has
+    # run; the sweeper (reviewapp.sweep_predictions) re-sends what is overdue.
+    prediction_due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["prediction_due_at"],
+                condition=Q(prediction_due_at__isnull=False),
+                name="item_prediction_due",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(fields=["project", "sha256"], name="item_unique_content"),
             models.UniqueConstraint(fields=["project", "key"], name="item_unique_key"),

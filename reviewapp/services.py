@@ -9,20 +9,16 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from reviewapp import ml, rollout_policy, routing
+from reviewapp import dispatch, media, ml, rollout_policy, routing
 from reviewapp.models import (
     Alias,
     AliasAssignment,
@@ -126,41 +122,27 @@ def item_ingest(
         source=source or {},
         original_filename=(original_filename or "")[:255],
     )
-    item.image.name = _store_content_addressed(item=item, data=checked.data)
+    if origin != ItemOrigin.BASE:  # the row is its own outbox entry until predicted
+        item.prediction_due_at = dispatch.prediction_due_after_send()
+    staged = media.media_stage(name=item_upload_path(item, ""), data=checked.data)
+    item.image.name = staged.name
     try:
         with transaction.atomic():
             item.save()
+            staged.publish()  # renamed before COMMIT: a committed row always has its file
             if enqueue_prediction:
-                _enqueue_prediction_on_commit(item.pk)
+                transaction.on_commit(lambda: dispatch.prediction_enqueue(item_id=item.pk))
     except IntegrityError:
+        staged.discard()
         existing = _existing_item(project=project, checked=checked, client_key=client_key)
         if existing is None:
             raise
         return existing, False
+    except BaseException:
+        staged.discard()
+        raise
     logger.debug("item.ingested item=%s project=%s origin=%s", item.pk, project.slug, origin)
     return item, True
-
-
-def _store_content_addressed(*, item: Item, data: bytes) -> str:
-    """Write the file under its content hash, atomically (temp file, fsync, rename).
-
-    A file without a row is harmless: the same content maps to the same name and is reused.
-    """
-    name = item_upload_path(item, "")
-    path = Path(default_storage.path(name))
-    if path.exists() and path.stat().st_size == len(data):
-        return name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    try:
-        with temp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    return name
 
 
 def _existing_item(*, project: Project, checked: CheckedImage, client_key: str) -> Item | None:
@@ -173,12 +155,6 @@ def _existing_item(*, project: Project, checked: CheckedImage, client_key: str) 
                 )
             return same_key
     return Item.objects.filter(project=project, sha256=checked.sha256).first()
-
-
-def _enqueue_prediction_on_commit(item_id: int) -> None:
-    from reviewapp.tasks import predict_item
-
-    transaction.on_commit(lambda: predict_item.delay(item_id))
 
 
 def champion_of(project: Project) -> ModelVersion | None:

@@ -11,14 +11,23 @@ import time
 
 from celery import shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
-from reviewapp import ml, monitoring, services, webhooks
+from reviewapp import dispatch, ml, monitoring, services, webhooks
 from reviewapp.models import Item, Prediction
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="reviewapp.predict_item", acks_late=True, reject_on_worker_lost=True)
+@shared_task(
+    name="reviewapp.predict_item",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),  # the database restarts: try again
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=12,
+)
 def predict_item(item_id: int) -> str:
     """Predict one item with its project's champion, store the prediction, route it."""
     item = Item.objects.select_related("project").filter(pk=item_id).first()
@@ -26,7 +35,7 @@ def predict_item(item_id: int) -> str:
         logger.warning("predict_item.missing item=%s", item_id)
         return "missing"
     champion = services.champion_of(item.project)
-    if champion is None:
+    if champion is None:  # stays due: the sweeper tries again after the requeue delay
         logger.warning("predict_item.no_champion item=%s project=%s", item_id, item.project.slug)
         return "no-champion"
     if item.predictions.filter(model_version=champion).exists():
@@ -34,14 +43,22 @@ def predict_item(item_id: int) -> str:
         services.prediction_route(
             prediction=prediction, challenger_prediction=_challenger_predict(item)
         )
+        dispatch.prediction_settle(item_id=item_id)
         return "already-predicted"
     prediction = _predict_with(item=item, version=champion)
     services.prediction_route(
         prediction=prediction, challenger_prediction=_challenger_predict(item)
     )
     monitoring.drift_check_maybe_enqueue(prediction=prediction)
+    dispatch.prediction_settle(item_id=item_id)
     logger.info("predict_item.done item=%s label=%s", item_id, prediction.label)
     return "predicted"
+
+
+@shared_task(name="reviewapp.sweep_predictions", acks_late=True)
+def sweep_predictions() -> int:
+    """Re-send overdue predictions (broker was down, message lost); scheduled by beat."""
+    return dispatch.predictions_sweep()
 
 
 def _predict_with(*, item: Item, version) -> Prediction:

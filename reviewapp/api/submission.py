@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
-from reviewapp import services
+from reviewapp import dispatch, services
 from reviewapp.api.uploads import polyglot_reason
 from reviewapp.models import ApiClient, Item, ItemOrigin, Project
 
@@ -103,9 +103,8 @@ def item_predict_within(*, item: Item, seconds: float) -> bool:
     else:
         logger.info("api.sync_predict.done item=%s result=%s", item.pk, result)
         return True
-    from reviewapp.tasks import predict_item
-
-    transaction.on_commit(lambda: predict_item.delay(item.pk))
+    item_id = item.pk
+    transaction.on_commit(lambda: dispatch.prediction_enqueue(item_id=item_id))
     return False
 
 
