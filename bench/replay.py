@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -32,12 +31,11 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench.common import ROOT, command_line, database_recreate, machine_summary, replace_section
 
-logger = logging.getLogger("bench.replay")
 HEADING = "## Replay: human effort saved at a bounded error"
-SCALES = {  # stream items, champion epochs, base items for retraining, drain timeout s
-    "full": {"stream": None, "epochs": 3, "base": 1000, "drain": 180},
-    "quick": {"stream": 240, "epochs": 2, "base": 1000, "drain": 90},
-    "smoke": {"stream": 24, "epochs": 1, "base": 60, "drain": 60},
+SCALES = {  # stream items, champion epochs and training digits, base items kept, drain timeout s
+    "full": {"stream": None, "epochs": 3, "train": 1000, "base": 1000, "drain": 180},
+    "quick": {"stream": 240, "epochs": 3, "train": 1000, "base": 1000, "drain": 90},
+    "smoke": {"stream": 24, "epochs": 1, "train": 300, "base": 60, "drain": 60},
 }
 
 
@@ -46,7 +44,9 @@ def _args() -> argparse.Namespace:
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument("--quick", action="store_true", help="~240 items (own checks, CI)")
     scale.add_argument("--smoke", action="store_true", help="24 items (the smoke test)")
-    parser.add_argument("--arms", nargs="*", default=["manual", "threshold", "handoff"])
+    parser.add_argument(
+        "--arms", nargs="*", default=["manual", "threshold", "handoff", "handoff-automated"]
+    )
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument("--stream", type=int, help="stream length (default: scale's)")
     parser.add_argument("--onset", type=float, default=0.3, help="shift on at this fraction")
@@ -115,7 +115,7 @@ def _prepare(args, scale: dict):
         champion = artifacts.load_artifact(args.champion_artifact)
     else:
         champion = world.champion_train(
-            records=split.base, epochs=scale["epochs"], dest=var / "champion", seed=args.seed
+            records=split.base[: scale["train"]], epochs=scale["epochs"], dest=var / "champion", seed=args.seed
         )
     train_seconds = time.perf_counter() - started
     plain = world.artifact_without_ood(source=Path(champion.path), dest=var / "champion-no-ood")
@@ -299,7 +299,6 @@ are slower than on an idle machine.
 
 def main() -> None:
     args = _args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     scale = SCALES["smoke" if args.smoke else "quick" if args.quick else "full"]
     started = time.time()
     env, split, plan, worlds, train_seconds = _prepare(args, scale)
@@ -311,9 +310,9 @@ def main() -> None:
     try:
         stack.start()
         for w in worlds:
-            logger.info("replay.arm.start %s (%d items)", w.arm.key, len(plan))
+            print(f"replay.arm.start {w.arm.key} ({len(plan)} items)", flush=True)
             results.append(run_arm(args, w, plan, split, scale))
-            logger.info("replay.arm.done %s %s", w.arm.key, json.dumps(results[-1]["totals"]))
+            print(f"replay.arm.done {w.arm.key} {json.dumps(results[-1]['totals'])}", flush=True)
     finally:
         stack.stop()
     meta = {

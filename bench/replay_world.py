@@ -100,6 +100,20 @@ def arms_all(
     *, gate_min_reviews: int, gate_target: float, gate_confidence: float, retrain_every: int
 ) -> dict[str, Arm]:
     """The baselines (a) manual, (b) fixed threshold, and (c) Handoff."""
+    handoff = {
+        "auto_promote_after_hours": 0.0,
+        "gate_min_reviews": gate_min_reviews,
+        "gate_target_agreement": gate_target,
+        "gate_confidence": gate_confidence,
+        "retrain_every_corrections": retrain_every,
+    }
+    handoff_notes = (
+        "defaults (threshold 0.95, 5% audit, OOD flag, sequential demotion check) with gates "
+        f"scaled to the stream ({gate_min_reviews} reviews, agreement {gate_target:.0%} at "
+        f"{gate_confidence:.0%} confidence, overall and per class), promotion as soon as a gate "
+        f"passes, retraining every {retrain_every} corrections, a rollout admin who sets a 50% "
+        "share in partial and enters and promotes retrained models through their gate"
+    )
     return {
         "manual": Arm(
             key="manual",
@@ -118,20 +132,19 @@ def arms_all(
         "handoff": Arm(
             key="handoff",
             title="(c) Handoff",
-            settings={
-                "stage": "shadow",
-                "auto_promote_after_hours": 0.0,
-                "gate_min_reviews": gate_min_reviews,
-                "gate_target_agreement": gate_target,
-                "gate_confidence": gate_confidence,
-                "retrain_every_corrections": retrain_every,
-            },
+            settings={"stage": "shadow", **handoff},
             admin=True,
             base_items=True,
-            notes="defaults (threshold 0.95, 5% audit, OOD flag, sequential demotion check) "
-            f"with gates scaled to the stream ({gate_min_reviews} reviews, agreement "
-            f"{gate_target:.0%} at {gate_confidence:.0%} confidence), promotion as soon as a "
-            f"gate passes, retraining every {retrain_every} corrections",
+            notes=f"starts in shadow and earns its way; {handoff_notes}",
+        ),
+        "handoff-automated": Arm(
+            key="handoff-automated",
+            title="(c') Handoff, automated at start",
+            settings={"stage": "automated", **handoff},
+            admin=True,
+            base_items=True,
+            notes="as (c), but the project had already earned the automated stage before the "
+            "stream (so the shift meets an automated project)",
         ),
     }
 
