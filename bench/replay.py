@@ -115,7 +115,10 @@ def _prepare(args, scale: dict):
         champion = artifacts.load_artifact(args.champion_artifact)
     else:
         champion = world.champion_train(
-            records=split.base[: scale["train"]], epochs=scale["epochs"], dest=var / "champion", seed=args.seed
+            records=split.base[: scale["train"]],
+            epochs=scale["epochs"],
+            dest=var / "champion",
+            seed=args.seed,
         )
     train_seconds = time.perf_counter() - started
     plain = world.artifact_without_ood(source=Path(champion.path), dest=var / "champion-no-ood")
@@ -170,6 +173,21 @@ def _stream(args, w, plan, port: int) -> tuple[list[int], list[float]]:
     return item_ids, times
 
 
+def _training_cancel(project_id: int) -> None:
+    """Cancel the arm's unfinished training runs (reported as such in the results)."""
+    from reviewapp import training
+    from reviewapp.models import RunState, TrainingRun
+
+    active = TrainingRun.objects.filter(
+        project_id=project_id, state__in=[RunState.QUEUED, RunState.RUNNING]
+    )
+    for run in active:
+        try:
+            training.training_run_cancel(run=run)
+        except Exception:  # noqa: BLE001, S110 - it finished meanwhile: nothing to cancel
+            pass
+
+
 def run_arm(args, w, plan, split, scale: dict) -> dict:
     """Stream the plan into one arm's project with its reviewers (and admin), then account."""
     from bench import replay_metrics as metrics
@@ -216,6 +234,7 @@ def run_arm(args, w, plan, split, scale: dict) -> dict:
         for actor in actors:
             actor.join(timeout=60)
     wall = time.time() - started
+    _training_cancel(w.project_id)  # the stream is over: free the training worker
     rows = metrics.item_rows(entries=plan, item_ids=item_ids)
     onset = next((e.index for e in plan if e.shifted), None)
     recovery = next(
@@ -253,6 +272,7 @@ def run_arm(args, w, plan, split, scale: dict) -> dict:
             }
             for r in runs
         ],
+        "stages": metrics.stage_history(project_id=w.project_id, submit_times=times),
         "stream_seconds": stream_seconds,
         "drain_seconds": drained,
         "wall_seconds": wall,
@@ -265,7 +285,8 @@ def _write_docs(results: list[dict], meta: dict, plot_path: Path) -> None:
 
     notes = "\n".join(f"- **{r['title']}**: {r['notes']}." for r in results)
     runs = "\n".join(
-        f"- {r['title']}: training runs {r['training_runs'] or 'none'}; admin actions "
+        f"- {r['title']}: stages {r['stages'] or 'unchanged'}; "
+        f"training runs {r['training_runs'] or 'none'}; admin actions "
         f"{[a['what'] for acts in r['admin_actions'] for a in acts] or 'none'}; "
         f"detection: {r['detection'].get('alarm')}; "
         f"demotion: {r['detection'].get('demotion', 'none')}"

@@ -167,6 +167,22 @@ def detection(*, project_id: int, submit_times: list[float], onset_index: int | 
     return result
 
 
+def stage_history(*, project_id: int, submit_times: list[float]) -> list[str]:
+    """Every stage change during the stream, with the stream position it happened at."""
+    from reviewapp.models import RolloutEvent, RolloutEventKind
+
+    events = RolloutEvent.objects.filter(
+        project_id=project_id,
+        kind__in=[RolloutEventKind.STAGE, RolloutEventKind.OVERRIDE],
+    ).order_by("created_at", "pk")
+    return [
+        f"{e.from_value} -> {e.to_value} at item "
+        f"{sum(t <= e.created_at.timestamp() for t in submit_times)}"
+        f"{' (automatic demotion)' if e.evidence.get('automatic') else ''}"
+        for e in events
+    ]
+
+
 def _night_copies(records: list, folder: Path) -> list[str]:
     from PIL import Image
 
