@@ -270,3 +270,9 @@ HANDOFF_TRAINING_HEARTBEAT_SECONDS = float(
     os.environ.get("HANDOFF_TRAINING_HEARTBEAT_SECONDS", "10")
 )
 HANDOFF_TRAINING_STALE_SECONDS = float(os.environ.get("HANDOFF_TRAINING_STALE_SECONDS", "120"))
+# Drift monitoring (reviewapp/monitoring.py): a check every N champion predictions over the last
+# `WINDOW` items (and today's); the family-wise false-alarm rate over a horizon of items.
+HANDOFF_DRIFT_WINDOW = int(os.environ.get("HANDOFF_DRIFT_WINDOW", "200"))
+HANDOFF_DRIFT_CHECK_EVERY = int(os.environ.get("HANDOFF_DRIFT_CHECK_EVERY", "50"))
+HANDOFF_DRIFT_FALSE_ALARM = float(os.environ.get("HANDOFF_DRIFT_FALSE_ALARM", "0.05"))
+HANDOFF_DRIFT_HORIZON_ITEMS = int(os.environ.get("HANDOFF_DRIFT_HORIZON_ITEMS", "2000"))

@@ -19,6 +19,7 @@ from mlcore.calibration import (
     softmax,
 )
 from mlcore.data import Record
+from mlcore.drift_reference import build_drift_reference
 from mlcore.predict import Predictor
 from mlcore.reference import (
     confidence_histogram,
@@ -51,6 +52,7 @@ class Analysis:
     ood_config: dict
     reference_stats: dict
     knn_bank: torch.Tensor
+    drift_tensors: dict[str, torch.Tensor]
 
 
 def collect_outputs(
@@ -110,6 +112,14 @@ def analyse(
     thresholds = ood.calibrate_thresholds(scores, target_acceptance)
     metrics = calibration_metrics(valid.logits, valid.targets, temperature)
     reference = reference_statistics(train, valid, probs, labels)
+    reference["drift"], drift_tensors = build_drift_reference(
+        features=valid.features,
+        probs=probs,
+        is_ood=scores[primary_score] > thresholds[primary_score],
+        image_stats=valid.image_stats,
+        labels=labels,
+        seed=seed,
+    )
     ood_config = {
         "primary_score": primary_score,
         "target_acceptance": target_acceptance,
@@ -119,7 +129,7 @@ def analyse(
         },
     }
     logger.info("train.analysis metrics=%s temperature=%.4f", metrics, temperature)
-    return Analysis(temperature, metrics, thresholds, ood_config, reference, bank)
+    return Analysis(temperature, metrics, thresholds, ood_config, reference, bank, drift_tensors)
 
 
 def build_bank(features: np.ndarray, max_items: int, seed: int) -> torch.Tensor:

@@ -3,7 +3,8 @@
 Layout::
 
     <dest>/model.safetensors      network state dict (safetensors: tensors only, no pickle)
-    <dest>/reference.safetensors  normalised training embeddings for kNN OOD scoring and drift
+    <dest>/reference.safetensors  normalised training embeddings for kNN OOD scoring, plus the
+                                 validation sample drift monitoring compares with
     <dest>/metadata.json          labels, preprocessing, metrics, calibration, thresholds, ...
     <dest>/manifest.json          sha256 and size of every other file
 
@@ -146,7 +147,7 @@ def artifact_files(model: "TrainedModel", extra_metadata: dict | None = None) ->
     metadata = trained_metadata(model, extra_metadata)
     return {
         WEIGHTS_FILE: _tensor_bytes(model.model.state_dict()),
-        REFERENCE_FILE: _tensor_bytes({"knn_bank": model.knn_bank}),
+        REFERENCE_FILE: _tensor_bytes({"knn_bank": model.knn_bank, **model.drift_tensors}),
         METADATA_FILE: json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False).encode(),
     }
 

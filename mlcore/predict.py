@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from mlcore import ood
+from mlcore import drift, ood
 from mlcore.artifacts import (
     REFERENCE_FILE,
     WEIGHTS_FILE,
@@ -29,6 +29,7 @@ from mlcore.artifacts import (
 from mlcore.calibration import softmax
 from mlcore.images import ImageLoadError, ImageSource, Preprocessing, describe_source, load_rgb
 from mlcore.nets import build_network, forward_with_features
+from mlcore.reference import image_statistics
 
 if TYPE_CHECKING:
     from mlcore.train import TrainedModel
@@ -49,6 +50,9 @@ class PredictionResult:
     ood_score: float
     ood_scores: dict[str, float]
     is_ood: bool
+    # For drift monitoring: the projected embedding and the image's statistics.
+    embedding: list[float] | None = None
+    image_stats: dict[str, float] | None = None
 
     def to_dict(self) -> dict:
         """JSON-friendly dict."""
@@ -221,7 +225,12 @@ class Predictor:
         results: list[PredictionResult] = []
         for batch in self.iter_outputs(images, batch_size=batch_size):
             probs, scores = self.scores(batch.logits, batch.features)
-            results.extend(self._results(probs, scores))
+            batch_results = self._results(probs, scores)
+            embeddings = drift.project_embeddings(batch.features).round(5).tolist()
+            for result, embedding, img in zip(batch_results, embeddings, batch.images, strict=True):
+                result.embedding = embedding
+                result.image_stats = image_statistics(img)
+            results.extend(batch_results)
         return results
 
     def _results(self, probs: np.ndarray, scores: dict[str, np.ndarray]) -> list[PredictionResult]:

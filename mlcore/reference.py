@@ -43,17 +43,47 @@ def feature_summary(features: np.ndarray) -> dict:
     }
 
 
+def colourfulness(rgb: np.ndarray) -> float:
+    """Hasler & Süsstrunk's colourfulness M (0 for gray images), scaled by 1/255.
+
+    https://doi.org/10.1117/12.477378
+    """
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    rg, yb = r - g, 0.5 * (r + g) - b
+    spread = np.sqrt(rg.std() ** 2 + yb.std() ** 2)
+    mean = np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
+    return float((spread + 0.3 * mean) / 255.0)
+
+
+def effective_resolution(gray: np.ndarray, full_side: int) -> float:
+    """Pixels of detail across the short side: side x mean gradient / contrast, capped at the side.
+
+    A heuristic: blur and up-scaling lower the gradients relative to the contrast, so a low
+    resolution image scaled back to its original size still scores low.
+    """
+    g = gray.astype(np.float64) / 255.0
+    if min(g.shape) < 2:
+        return float(min(g.shape))
+    gradient = np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean()
+    detail = min(g.shape) * gradient / (g.std() + 1.0 / 255.0)
+    return float(min(detail, full_side))
+
+
 def image_statistics(img: Image.Image) -> dict[str, float]:
-    """Brightness, saturation and gray share (0..1) of an RGB image, plus its size."""
+    """Per-image statistics for drift: brightness, contrast, colour, gray share, resolution."""
     small = img.copy()
     small.thumbnail(_THUMBNAIL)
     rgb = np.asarray(small, dtype=np.int16)
     spread = rgb.max(axis=2) - rgb.min(axis=2)
     hsv = np.asarray(small.convert("HSV"), dtype=np.float64)
+    gray = np.asarray(small.convert("L"), dtype=np.float64)
     return {
-        "brightness": float(np.asarray(small.convert("L"), dtype=np.float64).mean() / 255.0),
+        "brightness": float(gray.mean() / 255.0),
+        "contrast": float(gray.std() / 255.0),
         "saturation": float(hsv[..., 1].mean() / 255.0),
+        "colourfulness": colourfulness(rgb),
         "gray_share": float((spread <= _GRAYSCALE_TOLERANCE).mean()),
+        "effective_resolution": effective_resolution(gray, min(img.width, img.height)),
         "width": float(img.width),
         "height": float(img.height),
     }

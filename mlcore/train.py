@@ -116,6 +116,7 @@ class TrainedModel:
     reference_stats: dict
     knn_bank: torch.Tensor
     history: list[dict] = field(default_factory=list)
+    drift_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     dataset_hash: str = ""
     n_train: int = 0
     n_valid: int = 0
@@ -296,6 +297,7 @@ def _analysed_model(model, records, config: TrainConfig, device, history) -> Tra
         reference_stats=result.reference_stats,
         knn_bank=result.knn_bank.cpu(),
         history=history,
+        drift_tensors=result.drift_tensors,
         n_train=len(train_idx),
         n_valid=len(valid_idx),
     )

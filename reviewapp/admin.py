@@ -7,6 +7,8 @@ from django.contrib import admin
 from reviewapp.models import (
     AliasAssignment,
     Decision,
+    DriftAlarm,
+    DriftCheck,
     Item,
     ModelVersion,
     Outcome,
@@ -38,7 +40,7 @@ class ProjectAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug")
     filter_horizontal = ("reviewers",)
     # Rollout fields change only through the rollout engine, so that every change is logged.
-    readonly_fields = ("stage", "traffic_share", "kill_switch", "created_at")
+    readonly_fields = ("stage", "traffic_share", "kill_switch", "drift_alarm_open", "created_at")
 
 
 @admin.register(Item)
@@ -111,3 +113,15 @@ class RolloutEventAdmin(ReadOnlyAdmin):
 
 
 from reviewapp import admin_api  # noqa: E402, F401 - API clients, webhooks, deliveries
+
+
+@admin.register(DriftAlarm)
+class DriftAlarmAdmin(ReadOnlyAdmin):
+    list_display = ("project", "statistic", "status", "value", "onset_at", "raised_at")
+    list_filter = ("project", "statistic", "status")
+
+
+@admin.register(DriftCheck)
+class DriftCheckAdmin(ReadOnlyAdmin):
+    list_display = ("project", "statistic", "window", "n_items", "value", "p_value", "alarming")
+    list_filter = ("project", "statistic", "window", "alarming")

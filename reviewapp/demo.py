@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 DEMO_SLUG = "digits"
 BASE_COUNT = 1000  # digits 0..999 are the base training set
 STREAM_COUNT = 200  # digits 1000..1199 arrive as demo items; the rest stay held out
+HELD_OUT_START = BASE_COUNT + STREAM_COUNT  # digits 1200..1796: simulate_stream's images
 
 
 def demo_records() -> list[ml.TrainingRecord]:

@@ -18,15 +18,19 @@ from django.conf import settings
 from mlcore import artifacts as ml_artifacts
 from mlcore import data as ml_data
 from mlcore import demo as ml_demo
+from mlcore import drift as ml_drift
+from mlcore import drift_reference as ml_drift_reference
 from mlcore import images as ml_images
 from mlcore import interpret as ml_interpret
 from mlcore import predict as ml_predict
+from mlcore import shifts as ml_shifts
 from mlcore import train as ml_train
 
 logger = logging.getLogger(__name__)
 
 _PREDICTORS: dict[str, ml_predict.Predictor] = {}
 _PREDICTORS_LOCK = threading.Lock()
+_DRIFT_REFERENCES: dict[str, ml_drift.Reference] = {}
 
 ImageLoadError = ml_data.ImageLoadError
 ArtifactError = ml_artifacts.ArtifactError
@@ -157,3 +161,42 @@ TRAINING_CHOICES: dict[str, tuple[str, ...]] = {
     "resize_method": tuple(ml_images.RESIZE_METHODS),
     "augment": tuple(ml_data.AUGMENT_PRESETS),
 }
+
+
+DriftWindow = ml_drift.Window
+DriftTestResult = ml_drift.TestResult
+DRIFT_STATISTICS = ml_drift.STATISTICS
+DRIFT_PROJECTION_DIM = ml_drift.PROJECTION_DIM
+drift_run_tests = ml_drift.run_tests
+drift_alpha_per_test = ml_drift.alpha_per_test
+drift_onset_index = ml_drift.onset_index
+drift_example_indices = ml_drift.example_indices
+json_safe = ml_artifacts.json_safe
+
+
+def drift_reference(*, artifact_path: str, sha256: str) -> ml_drift.Reference:
+    """The drift reference of a model version, loaded once per process."""
+    with _PREDICTORS_LOCK:
+        reference = _DRIFT_REFERENCES.get(sha256)
+        if reference is None:
+            artifact = ml_artifacts.load_artifact(artifact_path)
+            if artifact.sha256 != sha256:
+                raise ArtifactError(
+                    f"artifact at {artifact_path} has sha256 {artifact.sha256}, "
+                    f"but the model version expects {sha256}"
+                )
+            reference = ml_drift_reference.reference_from_artifact(artifact)
+            _DRIFT_REFERENCES[sha256] = reference
+        return reference
+
+
+# simulate_stream's shift names -> mlcore.shifts (the digits are already gray, so "grayscale"
+# is the washed-out grayscale camera: gray haze at a quarter of the contrast).
+STREAM_SHIFTS = {"night": "night", "grayscale": "washed", "lowres": "lowres", "rotate": "rotate"}
+
+
+def shift_image(image: Any, shift: str):
+    """One image under a named simulate_stream shift (see STREAM_SHIFTS)."""
+    if shift not in STREAM_SHIFTS:
+        raise ValueError(f"unknown shift {shift!r}; choose one of {sorted(STREAM_SHIFTS)}")
+    return ml_shifts.NEAR_SHIFTS[STREAM_SHIFTS[shift]](image)

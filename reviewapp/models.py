@@ -74,6 +74,16 @@ class Project(models.Model):
     retrain_every_corrections = models.PositiveIntegerField(
         null=True, blank=True, help_text="Start a run after this many new corrections."
     )
+    # Drift monitoring (reviewapp/monitoring.py).
+    drift_retrain = models.BooleanField(
+        default=False, help_text="Start a retraining run when a drift alarm opens."
+    )
+    drift_audit_rate = models.FloatField(
+        default=0.25, help_text="Audit rate of auto-decided items while a drift alarm is open."
+    )
+    drift_alarm_open = models.BooleanField(
+        default=False, help_text="Set by the drift monitor while any alarm is open."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -96,6 +106,10 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=Q(ab_share__gte=0) & Q(ab_share__lte=1),
                 name="project_ab_share_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(drift_audit_rate__gte=0) & Q(drift_audit_rate__lte=1),
+                name="project_drift_audit_rate_0_1",
             ),
         ]
 
@@ -476,4 +490,14 @@ from reviewapp.models_api import (  # noqa: E402, F401
     DeliveryState,
     Webhook,
     WebhookDelivery,
+)
+
+# Drift monitoring (issue 8) lives in its own module.
+from reviewapp.models_monitoring import (  # noqa: E402, F401
+    AlarmStatus,
+    DriftAlarm,
+    DriftCheck,
+    DriftSample,
+    DriftStatistic,
+    DriftWindow,
 )

@@ -189,12 +189,16 @@ def demotion_check(*, project: Project) -> bool:
     return stage_demote(project=project, reason=reason, evidence=evidence, from_stage=project.stage)
 
 
-def monitoring_alarm(*, project: Project, kind: str, detail: dict[str, Any]) -> bool:
+def monitoring_alarm(
+    *, project: Project, kind: str, detail: dict[str, Any], summary: str = ""
+) -> bool:
     """Hook for monitoring: a drift or out-of-domain-rate alarm demotes one stage at once."""
     project.refresh_from_db()
     if project.stage not in rollout_policy.AUTOMATING_STAGES:
         return False
     reason = f"Automatic demotion: monitoring raised a {kind.replace('_', ' ')} alarm."
+    if summary:
+        reason = f"{reason} {summary}"
     return stage_demote(
         project=project,
         reason=reason,

@@ -29,6 +29,13 @@ def previous_stage(stage: str) -> str | None:
     return {Stage.AUTOMATED: Stage.PARTIAL, Stage.PARTIAL: Stage.SUPERVISED}.get(stage)
 
 
+def _audit_rate(project) -> float:
+    """The project's audit rate, raised to its drift audit rate while a drift alarm is open."""
+    if getattr(project, "drift_alarm_open", False):
+        return max(project.audit_rate, project.drift_audit_rate)
+    return project.audit_rate
+
+
 @dataclass(frozen=True)
 class Scored:
     """What the router needs of one prediction."""
@@ -79,7 +86,7 @@ class Policy:
             },
             ood_threshold=project.ood_threshold,
             traffic_share=project.traffic_share,
-            audit_rate=project.audit_rate,
+            audit_rate=_audit_rate(project),
             priority_labels=frozenset(str(label) for label in project.priority_labels or []),
             kill_switch=project.kill_switch,
             ab_share=project.ab_share,

@@ -27,6 +27,7 @@ from reviewapp.models import (
     Alias,
     AliasAssignment,
     DecidedBy,
+    DriftSample,
     Item,
     ItemOrigin,
     ModelVersion,
@@ -206,6 +207,12 @@ def prediction_record(
                 is_ood=bool(result.is_ood),
                 latency_ms=latency_ms,
             )
+            if result.embedding is not None or result.image_stats is not None:
+                DriftSample.objects.create(
+                    prediction=prediction,
+                    embedding=list(result.embedding or []),
+                    image_stats=dict(result.image_stats or {}),
+                )
     except IntegrityError:
         return Prediction.objects.get(item=item, model_version=model_version), False
     return prediction, True

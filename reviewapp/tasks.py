@@ -12,7 +12,7 @@ import time
 from celery import shared_task
 from django.conf import settings
 
-from reviewapp import ml, services, webhooks
+from reviewapp import ml, monitoring, services, webhooks
 from reviewapp.models import Item, Prediction
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ def predict_item(item_id: int) -> str:
     services.prediction_route(
         prediction=prediction, challenger_prediction=_challenger_predict(item)
     )
+    monitoring.drift_check_maybe_enqueue(prediction=prediction)
     logger.info("predict_item.done item=%s label=%s", item_id, prediction.label)
     return "predicted"
 
@@ -144,3 +145,30 @@ def deliver_webhook(self, delivery_id: int) -> str:
     """POST one webhook delivery; retried with exponential backoff, dead after the last retry."""
     final = self.request.retries >= self.max_retries
     return webhooks.delivery_attempt(delivery_id=delivery_id, final=final)
+
+
+@shared_task(name="reviewapp.drift_check", acks_late=True)
+def drift_check(project_id: int) -> list[int]:
+    """Run the drift checks of one project; returns the ids of the alarms it opened."""
+    from reviewapp.models import Project
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        logger.warning("drift_check.missing project=%s", project_id)
+        return []
+    return [alarm.pk for alarm in monitoring.drift_check_run(project=project)]
+
+
+@shared_task(name="reviewapp.drift_check_all", acks_late=True)
+def drift_check_all() -> int:
+    """Celery beat: enqueue a drift check for every project that has a champion."""
+    from reviewapp.models import Alias, Project
+
+    ids = list(
+        Project.objects.filter(
+            aliases__alias=Alias.CHAMPION, aliases__ended_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    for project_id in ids:
+        drift_check.delay(project_id)
+    return len(ids)

@@ -143,3 +143,37 @@ def wait_for(predicate, *, timeout: float = 60, interval: float = 0.2, message: 
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s: {message}")
+
+
+@pytest.fixture(scope="session")
+def drift_artifact(tmp_path_factory, digit_records):
+    """A model trained like the demo's champion (digits 0..999), for drift monitoring tests."""
+    from reviewapp import ml
+
+    dest = tmp_path_factory.mktemp("drift-model") / "artifact"
+    return ml.train_and_save(
+        records=digit_records[:1000],
+        params={"arch": "resnet18", "epochs": 2, "image_size": 32, "device": "cpu"},
+        dest=dest,
+        dataset_hash="tests-drift",
+    )
+
+
+@pytest.fixture
+def drift_project(db, drift_artifact):
+    """A project in the shadow stage whose champion is the drift test model."""
+    from reviewapp import services
+    from reviewapp.models import Alias
+    from tests.factories import ProjectFactory
+
+    project = ProjectFactory(labels=list(drift_artifact.metadata["labels"]))
+    version = services.model_version_register(
+        project=project,
+        artifact_path=str(drift_artifact.path),
+        sha256=drift_artifact.sha256,
+        metadata=drift_artifact.metadata,
+    )
+    services.alias_set(
+        project=project, alias=Alias.CHAMPION, model_version=version, reason="drift champion"
+    )
+    return project
