@@ -51,6 +51,9 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--stream", type=int, help="stream length (default: scale's)")
     parser.add_argument("--onset", type=float, default=0.3, help="shift on at this fraction")
     parser.add_argument("--recovery", type=float, default=0.7, help="shift off at this fraction")
+    parser.add_argument(
+        "--shift", default="night", choices=["night", "grayscale", "lowres", "rotate"]
+    )
     parser.add_argument("--rate", type=float, default=4.0, help="items submitted per second")
     parser.add_argument("--reviewers", type=int, default=2)
     parser.add_argument("--reviewer-accuracy", type=float, default=0.98)
@@ -107,7 +110,9 @@ def _prepare(args, scale: dict):
     app.control.purge()
     var = Path(env["HANDOFF_VAR_DIR"])
     split = world.digits_split(var_dir=var, stream_limit=args.stream or scale["stream"])
-    plan = world.stream_plan(records=split.stream, onset=args.onset, recovery=args.recovery)
+    plan = world.stream_plan(
+        records=split.stream, onset=args.onset, recovery=args.recovery, shift=args.shift
+    )
     started = time.perf_counter()
     if args.champion_artifact:
         from mlcore import artifacts
@@ -302,8 +307,9 @@ champions) in index order; night shift (`mlcore.shifts.night`) from item {meta["
 {meta["epochs"]} epochs on the demo's 1,000 base digits (trained in {meta["train_seconds"]:.0f} s).
 Solo-decision error = wrong labels among the items the model decided alone; final-outcome error =
 wrong final labels among all decided items; champions' accuracy is on the never-streamed held-out
-digits, as they are / night-shifted. Other jobs shared the 2 CPU cores during the run, so times
-are slower than on an idle machine.
+digits, as they are / night-shifted. Detection = the first DriftAlarm raised after the onset;
+demotion = the automatic stage change that followed (drift alarm or audit). Other jobs shared
+the 2 CPU cores during the run, so times are slower than on an idle machine.
 
 {metrics.table(results)}
 {metrics.phase_table(results)}
@@ -318,24 +324,38 @@ are slower than on an idle machine.
     path.write_text(replace_section(text, HEADING, body).rstrip() + "\n")
 
 
+def _stack(args, env: dict[str, str], *, drift: bool):
+    """Start the system; without drift checks for the baselines (no check is ever enqueued)."""
+    from bench.replay_stack import Stack
+
+    name = "drift-on" if drift else "drift-off"
+    settings = env if drift else {**env, "HANDOFF_DRIFT_CHECK_EVERY": "0"}
+    stack = Stack(env=settings, port=args.port, log_dir=args.out / "logs" / name)
+    stack.drift = drift
+    stack.start()
+    return stack
+
+
 def main() -> None:
     args = _args()
     scale = SCALES["smoke" if args.smoke else "quick" if args.quick else "full"]
     started = time.time()
     env, split, plan, worlds, train_seconds = _prepare(args, scale)
     from bench import replay_metrics as metrics
-    from bench.replay_stack import Stack
 
-    stack = Stack(env=env, port=args.port, log_dir=args.out / "logs")
-    results = []
+    results, stack = [], None
     try:
-        stack.start()
         for w in worlds:
+            if stack is None or stack.drift != w.arm.drift:
+                if stack is not None:
+                    stack.stop()
+                stack = _stack(args, env, drift=w.arm.drift)
             print(f"replay.arm.start {w.arm.key} ({len(plan)} items)", flush=True)
             results.append(run_arm(args, w, plan, split, scale))
             print(f"replay.arm.done {w.arm.key} {json.dumps(results[-1]['totals'])}", flush=True)
     finally:
-        stack.stop()
+        if stack is not None:
+            stack.stop()
     meta = {
         "command": command_line(),
         "seed": args.seed,

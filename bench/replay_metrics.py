@@ -131,6 +131,9 @@ def detection(*, project_id: int, submit_times: list[float], onset_index: int | 
     except ImportError:
         DriftAlarm = None  # noqa: N806 - the monitoring branch is not merged yet
     if DriftAlarm is not None:
+        result["alarms_before_onset"] = DriftAlarm.objects.filter(
+            project_id=project_id, raised_at__lt=onset_dt
+        ).count()
         alarm = (
             DriftAlarm.objects.filter(project_id=project_id, raised_at__gte=onset_dt)
             .order_by("raised_at")

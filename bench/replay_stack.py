@@ -19,6 +19,7 @@ class Stack:
     def __init__(self, *, env: dict[str, str], port: int, log_dir: Path, web_workers: int = 2):
         self.env, self.port, self.log_dir, self.web_workers = env, port, log_dir, web_workers
         self.processes: dict[str, subprocess.Popen] = {}
+        self.drift = True
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def _spawn(self, name: str, command: list[str]) -> Path:

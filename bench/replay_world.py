@@ -29,15 +29,17 @@ class Entry:
     label: str
     shifted: bool
     path: str
+    shift: str = "night"
 
     def image_bytes(self) -> bytes:
-        """The PNG the client sends: the digit, or its night-shifted version."""
+        """The PNG the client sends: the digit, or its shifted version (simulate_stream's
+        shifts, ``reviewapp.ml.shift_image``)."""
         if not self.shifted:
             return Path(self.path).read_bytes()
-        from mlcore import shifts
+        from reviewapp import ml
 
         with Image.open(self.path) as img:
-            shifted = shifts.night(img.convert("RGB"))
+            shifted = ml.shift_image(img.convert("RGB"), self.shift)
         buffer = io.BytesIO()
         shifted.save(buffer, format="PNG")
         return buffer.getvalue()
@@ -67,17 +69,20 @@ def digits_split(*, var_dir: Path, eval_every: int = 5, stream_limit: int | None
     return Split(base=records[:BASE_COUNT], stream=stream, evaluation=evaluation)
 
 
-def stream_plan(*, records: list, onset: float, recovery: float) -> list[Entry]:
-    """The stream in time order, night shift on from `onset` to `recovery` (fractions)."""
+def stream_plan(
+    *, records: list, onset: float, recovery: float, shift: str = "night"
+) -> list[Entry]:
+    """The stream in time order, the shift on from `onset` to `recovery` (fractions)."""
     n = len(records)
     start, end = round(onset * n), round(recovery * n)
     return [
         Entry(
             index=i,
-            key=f"{r.key}-night" if start <= i < end else r.key,
+            key=f"{r.key}-{shift}" if start <= i < end else r.key,
             label=r.label,
             shifted=start <= i < end,
             path=r.path,
+            shift=shift,
         )
         for i, r in enumerate(records)
     ]
@@ -91,6 +96,7 @@ class Arm:
     title: str
     settings: dict[str, Any]
     ood_detector: bool = True
+    drift: bool = True
     admin: bool = False
     base_items: bool = False
     notes: str = ""
@@ -106,9 +112,11 @@ def arms_all(
         "gate_target_agreement": gate_target,
         "gate_confidence": gate_confidence,
         "retrain_every_corrections": retrain_every,
+        "drift_retrain": True,
     }
     handoff_notes = (
-        "defaults (threshold 0.95, 5% audit, OOD flag, sequential demotion check) with gates "
+        "defaults (threshold 0.95, 5% audit, OOD flag, sequential demotion check, drift checks "
+        "every 50 predictions that demote, raise the audit to 25% and start retraining) with gates "
         f"scaled to the stream ({gate_min_reviews} reviews, agreement {gate_target:.0%} at "
         f"{gate_confidence:.0%} confidence, overall and per class), promotion as soon as a gate "
         f"passes, retraining every {retrain_every} corrections, a rollout admin who sets a 50% "
@@ -119,6 +127,7 @@ def arms_all(
             key="manual",
             title="(a) everything manual",
             settings={"stage": "shadow"},
+            drift=False,
             notes="shadow stage for the whole stream: a human decides every item",
         ),
         "threshold": Arm(
@@ -126,6 +135,7 @@ def arms_all(
             title="(b) fixed 0.9 threshold",
             settings={"stage": "automated", "confidence_threshold": 0.9, "audit_rate": 0.0},
             ood_detector=False,
+            drift=False,
             notes="auto-accept at confidence >= 0.9, a human below; no audit, gates, OOD flag, "
             "drift checks or retraining",
         ),
