@@ -170,7 +170,7 @@ class Reviewer(threading.Thread):
 
 class RolloutAdmin(threading.Thread):
     """The rollout admin of arm (c): reads the rollout pages' state and clicks what a careful
-    admin would, over HTTP: a 50% traffic share when the project reaches partial, each new
+    admin would, over HTTP: a 50% traffic share when a promotion reaches partial, each new
     trained model entered as challenger, and the challenger promoted once its gate passes."""
 
     def __init__(
@@ -201,7 +201,8 @@ class RolloutAdmin(threading.Thread):
         from reviewapp.models import ModelVersion, Project, RunState
 
         project = Project.objects.get(pk=self.project_id)
-        if project.stage == "partial" and project.traffic_share == 0:
+        promoted_here = rollout_selectors.last_automatic_demotion(project=project) is None
+        if project.stage == "partial" and project.traffic_share == 0 and promoted_here:
             self._post(
                 "traffic/",
                 {"percent": 50, "reason": "gate passed: half of traffic"},

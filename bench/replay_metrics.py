@@ -110,13 +110,46 @@ def series(rows: list[Row], window: int) -> list[dict[str, Any]]:
     return points
 
 
-def _items_between(times: list[float], start: float, end: float) -> int:
-    """How many items were submitted in (start, end]."""
-    return sum(start < t <= end for t in times)
+def seen_times(*, item_ids: list[int], submit_times: list[float]) -> list[float]:
+    """When the system first saw each item: its first prediction (else its submission)."""
+    from django.db.models import Min
+
+    from reviewapp.models import Prediction
+
+    first = dict(
+        Prediction.objects.filter(item_id__in=item_ids)
+        .values("item_id")
+        .annotate(at=Min("created_at"))
+        .values_list("item_id", "at")
+    )
+    return [
+        first[item_id].timestamp() if item_id in first else submitted
+        for item_id, submitted in zip(item_ids, submit_times, strict=True)
+    ]
 
 
-def detection(*, project_id: int, submit_times: list[float], onset_index: int | None) -> dict:
-    """Items between the shift's onset and the first alarm, and between alarm and demotion."""
+def _seen_after_onset(seen: list[float], onset_index: int, start: float, end: float) -> int:
+    """Items from the onset on that the system predicted in (start, end]."""
+    return sum(start < t <= end for t in seen[onset_index:])
+
+
+def _off(result: dict[str, Any]) -> dict[str, Any]:
+    off = "off (no drift checks)"
+    result.update(alarm=off, onset_to_detection=off, detection_to_demotion=off)
+    return result
+
+
+def detection(
+    *,
+    project_id: int,
+    seen: list[float],
+    submit_times: list[float],
+    onset_index: int | None,
+    drift: bool = True,
+) -> dict:
+    """Items between the shift's onset and the first alarm raised after it, and between the
+    alarm and the automatic demotion that followed; counted as the items from the onset on that
+    the system had predicted by then (queue lag does not count as detection delay)."""
     from reviewapp.models import RolloutEvent, RolloutEventKind
 
     result: dict[str, Any] = {"alarm": NOT_MERGED, "onset_to_detection": NOT_MERGED}
@@ -124,28 +157,27 @@ def detection(*, project_id: int, submit_times: list[float], onset_index: int | 
     if onset_index is None:
         return result
     onset = submit_times[onset_index]
-    onset_dt = datetime.fromtimestamp(onset, tz=UTC)
+    before = -math.inf
     alarm_time = None
     try:
         from reviewapp.models import DriftAlarm
     except ImportError:
         DriftAlarm = None  # noqa: N806 - the monitoring branch is not merged yet
-    if DriftAlarm is not None:
-        result["alarms_before_onset"] = DriftAlarm.objects.filter(
-            project_id=project_id, raised_at__lt=onset_dt
-        ).count()
-        alarm = (
-            DriftAlarm.objects.filter(project_id=project_id, raised_at__gte=onset_dt)
-            .order_by("raised_at")
-            .first()
-        )
+    if not drift:
+        _off(result)
+    elif DriftAlarm is not None:
+        onset_dt = datetime.fromtimestamp(onset, tz=UTC)
+        alarms = DriftAlarm.objects.filter(project_id=project_id)
+        result["alarms_before_onset"] = alarms.filter(raised_at__lt=onset_dt).count()
+        alarm = alarms.filter(raised_at__gte=onset_dt).order_by("raised_at").first()
         if alarm is None:
             result.update(alarm="none", onset_to_detection="not detected")
         else:
             alarm_time = alarm.raised_at.timestamp()
             result["alarm"] = f"{alarm.statistic}: {alarm.summary}"
-            result["onset_to_detection"] = _items_between(submit_times, onset, alarm_time) + 1
-            result["detection_index"] = onset_index + result["onset_to_detection"] - 1
+            count = _seen_after_onset(seen, onset_index, before, alarm_time)
+            result["onset_to_detection"] = count
+            result["detection_index"] = onset_index + count
     demotion = (
         RolloutEvent.objects.filter(
             project_id=project_id,
@@ -163,10 +195,11 @@ def detection(*, project_id: int, submit_times: list[float], onset_index: int | 
         return result
     when = demotion.created_at.timestamp()
     result["demotion"] = f"{demotion.from_value} -> {demotion.to_value}: {demotion.reason}"
-    result["onset_to_demotion"] = _items_between(submit_times, onset, when) + 1
-    result["demotion_index"] = onset_index + result["onset_to_demotion"] - 1
+    count = _seen_after_onset(seen, onset_index, before, when)
+    result["onset_to_demotion"] = count
+    result["demotion_index"] = onset_index + count
     if alarm_time is not None:
-        result["detection_to_demotion"] = _items_between(submit_times, alarm_time, when)
+        result["detection_to_demotion"] = _seen_after_onset(seen, onset_index, alarm_time, when)
     return result
 
 
