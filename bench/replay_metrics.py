@@ -313,7 +313,7 @@ def plot(results: list[dict], *, onset: int | None, recovery: int | None, path: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
     for r in results:
         xs = [(p["start"] + p["end"]) / 2 for p in r["series"]]
         auto = [p["automation_rate"] for p in r["series"]]
@@ -340,9 +340,10 @@ def plot(results: list[dict], *, onset: int | None, recovery: int | None, path: 
     top.set_ylim(-0.02, 1.08)
     bottom.set_ylabel("solo-decision error")
     bottom.set_xlabel("stream position (items, in time order)")
-    top.legend(fontsize=8, loc="upper right")
+    handles, labels = top.get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3, frameon=False)
     fig.suptitle("Replay: night shift from the red line; shaded while it lasts", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
