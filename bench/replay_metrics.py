@@ -314,17 +314,23 @@ def plot(results: list[dict], *, onset: int | None, recovery: int | None, path: 
     import matplotlib.pyplot as plt
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    tagged = 0
     for r in results:
         xs = [(p["start"] + p["end"]) / 2 for p in r["series"]]
         auto = [p["automation_rate"] for p in r["series"]]
         err = [math.nan if p["solo_error"] is None else p["solo_error"] for p in r["series"]]
-        top.plot(xs, auto, marker=".", label=r["title"])
+        (line,) = top.plot(xs, auto, marker=".", label=r["title"])
         bottom.plot(xs, err, marker=".", label=r["title"])
-        for key in ("demotion_index", "detection_index"):
+        marks: dict[int, list[str]] = {}
+        for key in ("detection_index", "demotion_index"):
             at = r["detection"].get(key)
             if isinstance(at, int):
-                top.axvline(at, linestyle=":", color="grey")
-                top.annotate(key.split("_")[0], (at, 1.02), fontsize=7, ha="center")
+                marks.setdefault(at, []).append(key.split("_")[0])
+        for at, what in marks.items():
+            top.axvline(at, linestyle=":", color=line.get_color())
+            tag = f"{r['title'].split()[0]} {' + '.join(what)}"
+            top.annotate(tag, (at + 3, 0.98 - 0.07 * tagged), fontsize=7, color=line.get_color())
+            tagged += 1
     for ax in (top, bottom):
         if onset is not None:
             ax.axvspan(
