@@ -81,3 +81,34 @@ def update_benchmarks_doc(parent: str, heading: str, body: str, path: Path = BEN
     text = text[: match.start()] + section + text[match.end() :]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text.rstrip() + "\n")
+
+
+def database_recreate(*, admin_url: str, name: str) -> str:
+    """Drop and create a PostgreSQL database (a benchmark's own); returns its URL."""
+    import urllib.parse
+
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urllib.parse.urlsplit(admin_url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def http_wait(*, port: int, path: str = "/accounts/login/", timeout: float = 90) -> None:
+    """Wait until something answers HTTP on 127.0.0.1:port (raises after `timeout` s)."""
+    import http.client
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            conn.close()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"nothing answered on port {port} within {timeout:.0f} s")

@@ -1,0 +1,246 @@
+"""The replay's clients, all over HTTP: the API client that streams images, the simulated
+reviewers on the desk's JSON endpoints, and the rollout admin who acts on what the pages show.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import random
+import threading
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+
+class Session:
+    """A browser-like client: a cookie jar over plain http.client connections."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cookies: dict[str, str] = {}
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        form: dict | None = None,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        """One request; a form is sent url-encoded with the CSRF token."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        sent = dict(headers or {})
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if form is not None:
+            body = urllib.parse.urlencode(form).encode()
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+            sent["X-CSRFToken"] = self.cookies.get("csrftoken", "")
+            sent["Referer"] = f"http://127.0.0.1:{self.port}/"
+        conn.request(method, path, body=body, headers=sent)
+        response = conn.getresponse()
+        payload = response.read()
+        for header, value in response.getheaders():
+            if header.lower() == "set-cookie":
+                name, _, rest = value.partition("=")
+                self.cookies[name] = rest.split(";", 1)[0]
+        conn.close()
+        return response.status, payload
+
+    def log_in(self, username: str, password: str) -> None:
+        """Sign in through the login form (raises when refused)."""
+        self.request("GET", "/accounts/login/")
+        status, _ = self.request(
+            "POST", "/accounts/login/", {"username": username, "password": password}
+        )
+        if status != 302:
+            raise RuntimeError(f"login failed for {username}: HTTP {status}")
+
+
+def submit_item(*, port: int, slug: str, token: str, key: str, png: bytes) -> int:
+    """POST one image to the REST API (multipart, Bearer token); returns the item id."""
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="key"\r\n\r\n{key}\r\n'.encode(),
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{key}.png"\r\nContent-Type: image/png\r\n\r\n'
+        ).encode()
+        + png
+        + b"\r\n",
+        f"--{boundary}--\r\n".encode(),
+    ]
+    status, payload = Session(port).request(
+        "POST",
+        f"/api/v1/projects/{slug}/items/",
+        body=b"".join(parts),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    if status not in (200, 201, 202):
+        raise RuntimeError(f"submit {key}: HTTP {status} {payload[:200]!r}")
+    return int(json.loads(payload)["id"])
+
+
+@dataclass
+class ReviewerStats:
+    """What one simulated reviewer did."""
+
+    decisions: int = 0
+    wrong: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Reviewer(threading.Thread):
+    """A simulated reviewer: claim, look for `think` seconds, answer right with `accuracy`."""
+
+    def __init__(
+        self,
+        *,
+        port: int,
+        slug: str,
+        username: str,
+        password: str,
+        truth: dict[int, str],
+        labels: list[str],
+        accuracy: float,
+        think: float,
+        seed: int,
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(name=username, daemon=True)
+        self.session, self.slug, self.username, self.password = (
+            Session(port),
+            slug,
+            username,
+            password,
+        )
+        self.truth, self.labels, self.accuracy, self.think = truth, labels, accuracy, think
+        self.rng, self.stop_event, self.stats = random.Random(seed), stop, ReviewerStats()
+
+    def _answer(self, item_id: int) -> str:
+        deadline = time.monotonic() + 30
+        while item_id not in self.truth and time.monotonic() < deadline:
+            time.sleep(0.05)  # the streamer records the id when its POST returns
+        truth = self.truth[item_id]
+        if self.rng.random() < self.accuracy:
+            return truth
+        self.stats.wrong += 1
+        return self.rng.choice([label for label in self.labels if label != truth])
+
+    def _claim(self) -> dict | None:
+        status, body = self.session.request("GET", f"/projects/{self.slug}/review/next.json")
+        return json.loads(body)["task"] if status == 200 else None
+
+    def run(self) -> None:
+        self.session.log_in(self.username, self.password)
+        task = None
+        while not self.stop_event.is_set():
+            if task is None:
+                task = self._claim()
+                if task is None:
+                    time.sleep(0.5)
+                    continue
+            time.sleep(self.think)
+            form = {
+                "task": task["id"],
+                "verdict": "correct",
+                "label": self._answer(task["item_id"]),
+                "duration_ms": int(self.think * 1000),
+                "held": task["id"],
+            }
+            status, body = self.session.request(
+                "POST", f"/projects/{self.slug}/review/decide.json", form
+            )
+            if status == 200:
+                self.stats.decisions += 1
+                task = json.loads(body)["next"]
+            else:
+                self.stats.errors.append(f"decide {status}: {body[:160]!r}")
+                task = None
+
+
+class RolloutAdmin(threading.Thread):
+    """The rollout admin of arm (c): reads the rollout pages' state and clicks what a careful
+    admin would, over HTTP: a 50% traffic share when a promotion reaches partial, each new
+    trained model entered as challenger, and the challenger promoted once its gate passes."""
+
+    def __init__(
+        self,
+        *,
+        port: int,
+        slug: str,
+        project_id: int,
+        username: str,
+        password: str,
+        stop: threading.Event,
+        every: float = 2.0,
+    ) -> None:
+        super().__init__(name=username, daemon=True)
+        self.session, self.slug, self.project_id = Session(port), slug, project_id
+        self.username, self.password, self.stop_event, self.every = username, password, stop, every
+        self.actions: list[dict] = []
+        self.handled: set[int] = set()
+
+    def _post(self, path: str, form: dict, what: str) -> None:
+        status, body = self.session.request("POST", f"/projects/{self.slug}/rollout/{path}", form)
+        self.actions.append({"at": time.time(), "what": what, "status": status})
+        if status not in (200, 302):
+            logger.warning("replay.admin.refused %s: HTTP %s %r", what, status, body[:160])
+
+    def _act(self) -> None:
+        from reviewapp import rollout, rollout_selectors, services
+        from reviewapp.models import ModelVersion, Project, RunState
+
+        project = Project.objects.get(pk=self.project_id)
+        promoted_here = rollout_selectors.last_automatic_demotion(project=project) is None
+        if project.stage == "partial" and project.traffic_share == 0 and promoted_here:
+            self._post(
+                "traffic/",
+                {"percent": 50, "reason": "gate passed: half of traffic"},
+                "traffic share 50%",
+            )
+        champion, challenger = services.champion_of(project), rollout.challenger_of(project)
+        fresh = (
+            ModelVersion.objects.filter(project=project, training_run__state=RunState.SUCCEEDED)
+            .exclude(pk__in=self.handled)
+            .order_by("-number")
+            .first()
+        )
+        if fresh is not None and fresh != champion and fresh != challenger:
+            self.handled.add(fresh.pk)
+            self._post(
+                "challenger/set/",
+                {"model_version": fresh.number, "reason": "new model from retraining"},
+                f"v{fresh.number} challenger",
+            )
+        elif (
+            challenger is not None
+            and rollout_selectors.challenger_gate(project=project, challenger=challenger).passed
+        ):
+            self._post(
+                "challenger/promote/",
+                {"reason": "challenger gate passed"},
+                f"v{challenger.number} champion",
+            )
+
+    def run(self) -> None:
+        from django.db import connection
+
+        self.session.log_in(self.username, self.password)
+        try:
+            while not self.stop_event.wait(self.every):
+                try:
+                    self._act()
+                except Exception:  # noqa: BLE001 - the admin retries on the next look
+                    logger.exception("replay.admin.failed")
+        finally:
+            connection.close()
