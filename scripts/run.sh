@@ -10,6 +10,7 @@ python manage.py collectstatic --noinput -v 0
 python manage.py seed_demo
 python manage.py rollout_schedule      # periodic demotion / auto-promotion checks (beat)
 python manage.py training_schedule     # reaper of dead training runs, retrain triggers (beat)
+python manage.py drift_schedule        # drift checks of every project (beat)
 
 pids=()
 stop() {
