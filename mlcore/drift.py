@@ -13,8 +13,9 @@ statistics, windows and looks of a monitoring horizon (`alpha_per_test`). Signif
 not enough: with hundreds of items any real but harmless difference (new writers, a slightly
 different camera) becomes significant, so an alarm also needs an effect at least `MIN_EFFECT`
 (KS distance, Jensen–Shannon distance, MMD²), and the out-of-domain rate is tested against a
-tolerated rate (`ood_tolerated_rate`). The floors sit above the largest values measured on
-in-domain digits from writers the demo model never saw (bench/bench_drift.py prints them).
+tolerated rate (`ood_tolerated_rate`). The floors were set from the values measured on
+in-domain digits from writers the demo model never saw (bench/bench_drift.py prints the largest
+ones; docs/benchmarks.md has them).
 Each test also scores every window item by how far it sits from the reference, which picks
 example items and estimates when the change began (`onset_index`).
 
