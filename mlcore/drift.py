@@ -13,8 +13,9 @@ statistics, windows and looks of a monitoring horizon (`alpha_per_test`). Signif
 not enough: with hundreds of items any real but harmless difference (new writers, a slightly
 different camera) becomes significant, so an alarm also needs an effect at least `MIN_EFFECT`
 (KS distance, Jensen–Shannon distance, MMD²), and the out-of-domain rate is tested against a
-tolerated rate (`ood_tolerated_rate`). The floors sit above the largest values measured on
-in-domain digits from writers the demo model never saw (bench/bench_drift.py prints them).
+tolerated rate (`ood_tolerated_rate`). The floors were set from the values measured on
+in-domain digits from writers the demo model never saw (bench/bench_drift.py prints the largest
+ones; docs/benchmarks.md has them).
 Each test also scores every window item by how far it sits from the reference, which picks
 example items and estimates when the change began (`onset_index`).
 
@@ -29,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats as sps
+
+from mlcore.mmd import mmd_permutation_test
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +50,6 @@ MIN_ITEMS = 30
 MMD_MAX_WINDOW = 300
 MMD_MAX_REFERENCE = 300
 MMD_PERMUTATIONS = 1000
-_MMD_CHUNK = 500
 # Smallest effect that raises an alarm (the `value` of each test must reach it).
 MIN_EFFECT = {
     "labels": 0.15,  # Jensen–Shannon distance of the predicted-label mix
@@ -236,60 +238,10 @@ def ood_rate_test(window: Window, reference: Reference, alpha: float) -> TestRes
     return _result("ood_rate", k / n, p_value, alpha, n, detail, flags.astype(float))
 
 
-def _rbf_kernel(x: np.ndarray, y: np.ndarray, bandwidth: float) -> np.ndarray:
-    sq = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * x @ y.T
-    return np.exp(-np.clip(sq, 0, None) / (2.0 * bandwidth**2))
-
-
-def _median_bandwidth(z: np.ndarray) -> float:
-    sq = (z * z).sum(1)[:, None] + (z * z).sum(1)[None, :] - 2.0 * z @ z.T
-    upper = np.sqrt(np.clip(sq[np.triu_indices(len(z), k=1)], 0, None))
-    return float(np.median(upper)) or 1.0
-
-
 def _subsample(x: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
     if len(x) <= limit:
         return x
     return x[np.sort(rng.choice(len(x), size=limit, replace=False))]
-
-
-def mmd_permutation_test(
-    x: np.ndarray, y: np.ndarray, *, alpha: float, permutations: int, seed: int = 0
-) -> tuple[float, float, np.ndarray]:
-    """(MMD², p-value, witness at x) for samples x, y with an RBF kernel.
-
-    Bandwidth: the median pairwise distance (Gretton et al. 2012). Permutations run in chunks
-    and stop once the p-value cannot fall below `alpha` (Besag & Clifford 1991,
-    https://doi.org/10.1093/biomet/78.2.301). Bonferroni levels are far below 1/permutations, so
-    in the far tail (fewer than 10 exceedances) the p-value is that of a gamma distribution
-    moment-matched to the permutation values (Gretton et al. 2009,
-    https://papers.nips.cc/paper/3738-a-fast-consistent-kernel-two-sample-test).
-    """
-    rng = np.random.default_rng(seed)
-    z = np.vstack([x, y]).astype(np.float64)
-    n, m = len(x), len(y)
-    kernel = _rbf_kernel(z, z, _median_bandwidth(z))
-    weights = np.concatenate([np.full(n, 1.0 / n), np.full(m, -1.0 / m)])
-    observed = float(weights @ kernel @ weights)
-    witness = kernel[:n, :n].mean(1) - kernel[:n, n:].mean(1)
-    null: list[np.ndarray] = []
-    exceed, done = 0, 0
-    while done < permutations:
-        size = min(_MMD_CHUNK, permutations - done)
-        w = weights[np.argsort(rng.random((size, n + m)), axis=1)]
-        values = ((w @ kernel) * w).sum(axis=1)
-        null.append(values)
-        exceed += int((values >= observed).sum())
-        done += size
-        if (exceed + 1) / (permutations + 1) >= alpha:
-            break  # even if no later permutation exceeds, p stays >= alpha
-    p_value = (exceed + 1) / (done + 1)
-    if exceed < 10:
-        values = np.concatenate(null)
-        mean, var = float(values.mean()), float(values.var())
-        if mean > 0 and var > 0:
-            p_value = float(sps.gamma.sf(observed, a=mean**2 / var, scale=var / mean))
-    return observed, p_value, witness
 
 
 def embedding_test(

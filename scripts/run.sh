@@ -11,6 +11,7 @@ python manage.py seed_demo
 python manage.py rollout_schedule      # periodic demotion / auto-promotion checks (beat)
 python manage.py training_schedule     # reaper of dead training runs, retrain triggers (beat)
 python manage.py prediction_schedule   # re-send predictions the broker missed (beat)
+python manage.py drift_schedule        # drift checks of every project (beat)
 
 pids=()
 stop() {

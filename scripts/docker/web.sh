@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 set -euo pipefail
 python manage.py migrate --noinput
-python manage.py prediction_schedule  # beat re-sends predictions the broker missed
+# The beat entries (idempotent): demotion/promotion checks, the training reaper and retrain
+# triggers, re-sending predictions the broker missed, drift checks of every project.
+python manage.py rollout_schedule
+python manage.py training_schedule
+python manage.py prediction_schedule
+python manage.py drift_schedule
 exec gunicorn config.wsgi --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-3}" --timeout 60 \
   --access-logfile -

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from reviewapp import monitoring, monitoring_selectors, simulation, tasks
+from reviewapp import monitoring, monitoring_selectors, services, simulation, tasks
 from reviewapp.models import (
     AlarmStatus,
     DriftAlarm,
@@ -22,8 +22,10 @@ from reviewapp.models import (
     Item,
     Outcome,
     Prediction,
+    ReviewTask,
     RolloutEvent,
     Stage,
+    TrainingRun,
 )
 
 WINDOW, EVERY = 100, 25
@@ -107,8 +109,17 @@ def test_each_shift_raises_an_alarm_within_300_items(drift_project, drift_settin
 
 
 def test_alarm_in_automated_stage_demotes_raises_audits_and_starts_retraining(
-    drift_project, drift_settings
+    drift_project, drift_settings, digit_records
 ):
+    for record in digit_records[:12]:  # labelled items for the retraining run's snapshot
+        services.item_ingest(
+            project=drift_project,
+            data=open(record.path, "rb").read(),
+            origin="base",
+            client_key=record.key,
+            base_label=record.label,
+            enqueue_prediction=False,
+        )
     drift_project.stage, drift_project.traffic_share = Stage.AUTOMATED, 1.0
     drift_project.confidence_threshold, drift_project.audit_rate = 0.0, 0.0
     drift_project.drift_retrain = True
@@ -125,10 +136,14 @@ def test_alarm_in_automated_stage_demotes_raises_audits_and_starts_retraining(
         alarm.summary in event.reason and alarm.statistic in event.evidence["detail"]["statistics"]
     )
     assert alarm.actions["demoted"] is True and alarm.actions["from_stage"] == Stage.AUTOMATED
-    assert alarm.actions["training_run_id"] is not None
-    # While the alarm is open, auto-decided items carry the raised audit probability.
-    late = Outcome.objects.filter(item__project=drift_project, decided_by="model").latest("pk")
-    assert late.audit_probability == pytest.approx(drift_project.drift_audit_rate)
+    run = TrainingRun.objects.get(pk=alarm.actions["training_run_id"])
+    assert run.trigger == "drift" and "drifted" in run.log
+    # While the alarm is open, items are audited at the raised rate (and say so, for IPW).
+    _, after_alarm = stream_inline(drift_project, shift="night", after=10_000, count=20, seed=3)
+    outcomes = Outcome.objects.filter(item__in=after_alarm.item_ids, decided_by="model")
+    audits = ReviewTask.objects.filter(item__in=after_alarm.item_ids, reason="audit")
+    probabilities = {o.audit_probability for o in outcomes} | {t.audit_probability for t in audits}
+    assert outcomes.exists() and probabilities == {drift_project.drift_audit_rate}
 
 
 def test_alarm_clears_when_the_stream_is_back_to_normal(drift_project, drift_settings):
@@ -172,3 +187,13 @@ def test_simulate_stream_command_reuses_held_out_images_under_distinct_keys(
     assert items.count() == held_out + 5
     assert items.filter(source__simulation__shift="rotate").count() == 5
     assert not Prediction.objects.filter(item__project=drift_project).exists()  # the worker's job
+
+
+@pytest.mark.django_db
+def test_drift_schedule_creates_the_beat_entry_once():
+    from django_celery_beat.models import PeriodicTask
+
+    call_command("drift_schedule", seconds=600)
+    call_command("drift_schedule", seconds=600)
+    (entry,) = PeriodicTask.objects.filter(task="reviewapp.drift_check_all")
+    assert entry.interval.every == 600 and entry.enabled

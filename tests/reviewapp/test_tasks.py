@@ -12,6 +12,8 @@ pytestmark = pytest.mark.django_db
 def test_task_names_are_pinned():
     # Renaming a task strands the messages already queued under the old name.
     assert tasks.predict_item.name == "reviewapp.predict_item"
+    assert tasks.drift_check.name == "reviewapp.drift_check"
+    assert tasks.drift_check_all.name == "reviewapp.drift_check_all"
 
 
 def test_missing_item_logs_and_returns(caplog):
