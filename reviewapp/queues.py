@@ -51,7 +51,7 @@ def _claimable(*, project: Project, reviewer) -> QuerySet[ReviewTask]:
     skipped = Exists(my_decisions.filter(task_id=OuterRef("pk"), verdict=Verdict.SKIP))
     decided_item = Exists(my_decisions.filter(item_id=OuterRef("item_id")))
     tasks = (
-        ReviewTask.objects.filter(project=project)
+        ReviewTask.objects.filter(project=project, status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED])
         .filter(Q(status=TaskStatus.OPEN) | Q(status=TaskStatus.CLAIMED, lease_expires_at__lt=now))
         .exclude(skipped)
         # A second review must come from somebody else than the first.
@@ -107,9 +107,8 @@ def _claim_id(*, project: Project, reviewer, holding: Iterable[int]) -> int | No
 # show yet (``mine``), else lock and claim the next claimable task. A concurrent claimer skips the
 # row this statement has locked, so no task goes out twice. The conditions are those of
 # _held_by() and _claimable() (the SQLite path; the tests run both backends); plain SQL because
-# building and compiling them with the ORM cost more CPU than the rest of the request together.
-# Open tasks and expired claims are two index-ordered branches: one OR over both statuses made
-# PostgreSQL sort all the project's open tasks on every claim.
+# building and compiling them with the ORM cost more CPU than the rest of the request. The scan
+# follows the partial index task_claim_order, so no claim sorts the project's open tasks.
 _CLAIM_SQL = """
 WITH mine (id) AS (
     SELECT t.id FROM reviewapp_reviewtask t
@@ -117,46 +116,25 @@ WITH mine (id) AS (
       AND t.claimed_by_id = %(reviewer)s AND t.lease_expires_at >= %(now)s
       AND NOT (t.id = ANY(%(holding)s))
     ORDER BY t.priority DESC, t.created_at LIMIT 1
-), candidate AS (
-    SELECT c.id FROM (
-        SELECT t.id, t.priority, t.created_at FROM reviewapp_reviewtask t
-        WHERE t.project_id = %(project)s AND t.status = %(open)s
-          AND NOT EXISTS (
-              SELECT 1 FROM reviewapp_decision d
-              WHERE d.task_id = t.id AND d.reviewer_id = %(reviewer)s
-                AND d.undone_at IS NULL AND d.verdict = %(skip)s)
-          AND NOT (t.reason = %(double_review)s AND EXISTS (
-              SELECT 1 FROM reviewapp_decision d
-              WHERE d.item_id = t.item_id AND d.reviewer_id = %(reviewer)s
-                AND d.undone_at IS NULL))
-          AND (%(may_adjudicate)s OR t.reason <> %(adjudication)s)
-        ORDER BY t.priority DESC, t.created_at, t.id
-        LIMIT 1
-        FOR UPDATE OF t SKIP LOCKED
-    ) c
-    UNION ALL
-    SELECT e.id FROM (
-        SELECT t.id, t.priority, t.created_at FROM reviewapp_reviewtask t
-        WHERE t.project_id = %(project)s AND t.status = %(claimed)s AND t.lease_expires_at < %(now)s
-          AND NOT EXISTS (
-              SELECT 1 FROM reviewapp_decision d
-              WHERE d.task_id = t.id AND d.reviewer_id = %(reviewer)s
-                AND d.undone_at IS NULL AND d.verdict = %(skip)s)
-          AND NOT (t.reason = %(double_review)s AND EXISTS (
-              SELECT 1 FROM reviewapp_decision d
-              WHERE d.item_id = t.item_id AND d.reviewer_id = %(reviewer)s
-                AND d.undone_at IS NULL))
-          AND (%(may_adjudicate)s OR t.reason <> %(adjudication)s)
-        ORDER BY t.priority DESC, t.created_at, t.id
-        LIMIT 1
-        FOR UPDATE OF t SKIP LOCKED
-    ) e
 ), claimed AS (
     UPDATE reviewapp_reviewtask
     SET status = %(claimed)s, claimed_by_id = %(reviewer)s, lease_expires_at = %(lease)s
     WHERE id = (
-        SELECT t.id FROM reviewapp_reviewtask t JOIN candidate USING (id)
-        ORDER BY t.priority DESC, t.created_at, t.id LIMIT 1
+        SELECT t.id FROM reviewapp_reviewtask t
+        WHERE t.project_id = %(project)s AND t.status IN (%(open)s, %(claimed)s)
+          AND (t.status = %(open)s OR t.lease_expires_at < %(now)s)
+          AND NOT EXISTS (
+              SELECT 1 FROM reviewapp_decision d
+              WHERE d.task_id = t.id AND d.reviewer_id = %(reviewer)s
+                AND d.undone_at IS NULL AND d.verdict = %(skip)s)
+          AND NOT (t.reason = %(double_review)s AND EXISTS (
+              SELECT 1 FROM reviewapp_decision d
+              WHERE d.item_id = t.item_id AND d.reviewer_id = %(reviewer)s
+                AND d.undone_at IS NULL))
+          AND (%(may_adjudicate)s OR t.reason <> %(adjudication)s)
+        ORDER BY t.priority DESC, t.created_at, t.id
+        LIMIT 1
+        FOR UPDATE OF t SKIP LOCKED
     ) AND NOT EXISTS (SELECT 1 FROM mine)
     RETURNING id
 )
@@ -263,8 +241,11 @@ def decision_submit_and_claim(
     label: str = "",
     duration_ms: int | None = None,
     holding: Iterable[int] = (),
-) -> tuple[Decision, ReviewTask | None]:
-    """The desk's round trip: decide on a task and claim the next one in one transaction."""
+) -> tuple[Decision, int | None]:
+    """The desk's round trip: decide on a task and claim the next one in one transaction.
+
+    Returns the decision and the id of the reviewer's next task (None when the queue is empty).
+    """
     with transaction.atomic():
         decision = _decision_record(
             project=project,
@@ -276,7 +257,7 @@ def decision_submit_and_claim(
         )
         next_id = _claim_id(project=project, reviewer=reviewer, holding=holding)
     _decision_recorded(decision)
-    return decision, _task_for_desk(next_id)
+    return decision, next_id
 
 
 def _decision_recorded(decision: Decision) -> None:
