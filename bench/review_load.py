@@ -5,7 +5,8 @@ queue is empty or the time bound is hit. Afterwards the database is checked: ite
 and items left claimed by nobody must both be 0.
 
     .venv/bin/python bench/review_load.py                       # 1, 4 and 16 clients, 2,000 items
-    .venv/bin/python bench/review_load.py --clients 16 --items 2000 --no-write
+    .venv/bin/python bench/review_load.py --clients 16 --items 2000 --think-ms 0 --no-write
+    .venv/bin/python bench/review_load.py --workers 3 --threads 1   # sync workers, for comparison
 
 Results go to docs/benchmarks.md between the review-load markers.
 """
@@ -104,6 +105,11 @@ def _seed(clients: int, items: int, run: str):
     return project, [u.username for u in users]
 
 
+# gunicorn closes a keep-alive connection idle for 2 s (its default); a client idle for longer
+# opens a new one rather than find out by a failed request.
+KEEPALIVE_IDLE_S = 1.5
+
+
 class Client:
     """One reviewer: a cookie jar over one keep-alive HTTP connection (reopened when closed)."""
 
@@ -111,8 +117,11 @@ class Client:
         self.cookies: dict[str, str] = {}
         self.username = username
         self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+        self.last_used = 0.0
 
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+        if time.monotonic() - self.last_used > KEEPALIVE_IDLE_S:
+            self.conn.close()  # the next request opens a fresh connection
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
         data = None
         if body is not None:
@@ -127,6 +136,7 @@ class Client:
             if header.lower() == "set-cookie":
                 name, _, rest = value.partition("=")
                 self.cookies[name] = rest.split(";", 1)[0]
+        self.last_used = time.monotonic()
         return response.status, payload
 
     def log_in(self) -> None:
@@ -328,9 +338,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="*", default=[1, 4, 16])
     parser.add_argument("--items", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
-        "--threads", type=int, default=1, help="threads per worker (above 1: gthread workers)"
+        "--threads", type=int, default=4, help="threads per worker (above 1: gthread workers)"
     )
     parser.add_argument("--time-limit", type=float, default=240, help="seconds per scenario")
     parser.add_argument(

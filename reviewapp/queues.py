@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from reviewapp import review_quality, rollout
+from reviewapp import queue_sql, review_quality, rollout
 from reviewapp.models import (
     DecidedBy,
     Decision,
@@ -103,46 +103,8 @@ def _claim_id(*, project: Project, reviewer, holding: Iterable[int]) -> int | No
     return _claim_conditional(project=project, reviewer=reviewer)
 
 
-# The claim on PostgreSQL as one statement: the reviewer's own live claim that the desk does not
-# show yet (``mine``), else lock and claim the next claimable task. A concurrent claimer skips the
-# row this statement has locked, so no task goes out twice. The conditions are those of
-# _held_by() and _claimable() (the SQLite path; the tests run both backends); plain SQL because
-# building and compiling them with the ORM cost more CPU than the rest of the request. The scan
-# follows the partial index task_claim_order, so no claim sorts the project's open tasks.
-_CLAIM_SQL = """
-WITH mine (id) AS (
-    SELECT t.id FROM reviewapp_reviewtask t
-    WHERE t.project_id = %(project)s AND t.status = %(claimed)s
-      AND t.claimed_by_id = %(reviewer)s AND t.lease_expires_at >= %(now)s
-      AND NOT (t.id = ANY(%(holding)s))
-    ORDER BY t.priority DESC, t.created_at LIMIT 1
-), claimed AS (
-    UPDATE reviewapp_reviewtask
-    SET status = %(claimed)s, claimed_by_id = %(reviewer)s, lease_expires_at = %(lease)s
-    WHERE id = (
-        SELECT t.id FROM reviewapp_reviewtask t
-        WHERE t.project_id = %(project)s AND t.status IN (%(open)s, %(claimed)s)
-          AND (t.status = %(open)s OR t.lease_expires_at < %(now)s)
-          AND NOT EXISTS (
-              SELECT 1 FROM reviewapp_decision d
-              WHERE d.task_id = t.id AND d.reviewer_id = %(reviewer)s
-                AND d.undone_at IS NULL AND d.verdict = %(skip)s)
-          AND NOT (t.reason = %(double_review)s AND EXISTS (
-              SELECT 1 FROM reviewapp_decision d
-              WHERE d.item_id = t.item_id AND d.reviewer_id = %(reviewer)s
-                AND d.undone_at IS NULL))
-          AND (%(may_adjudicate)s OR t.reason <> %(adjudication)s)
-        ORDER BY t.priority DESC, t.created_at, t.id
-        LIMIT 1
-        FOR UPDATE OF t SKIP LOCKED
-    ) AND NOT EXISTS (SELECT 1 FROM mine)
-    RETURNING id
-)
-SELECT id FROM mine UNION ALL SELECT id FROM claimed
-"""
-
-
 def _claim_skip_locked(*, project: Project, reviewer, holding: list[int]) -> int | None:
+    """PostgreSQL: one statement, see queue_sql.CLAIM."""
     now = timezone.now()
     params = {
         "project": project.pk,
@@ -158,7 +120,7 @@ def _claim_skip_locked(*, project: Project, reviewer, holding: list[int]) -> int
         "adjudication": str(ReviewReason.ADJUDICATION),
     }
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, params)
+        cursor.execute(queue_sql.CLAIM, params)
         row = cursor.fetchone()
     return row[0] if row else None
 
@@ -309,20 +271,13 @@ def _decision_record(
     return decision
 
 
-_TASK_SQL = """
-SELECT t.*, p.label AS suggested, p.model_version_id AS suggested_by
-FROM reviewapp_reviewtask t LEFT JOIN reviewapp_prediction p ON p.id = t.prediction_id
-WHERE t.id = %s AND t.project_id = %s
-"""
-_TASK_LOCK_SQL = _TASK_SQL + "FOR UPDATE OF t"  # SQLite has no row locks: it writes one at a time
-
-
 def _task_lock(*, project: Project, task_id: int) -> ReviewTask | None:
     """Lock the task's row, with its prediction's label (``suggested``) and model version.
 
     Raw SQL: the ORM's select_related join cost four times as much CPU as the statement.
     """
-    sql = _TASK_LOCK_SQL if connection.features.has_select_for_update_of else _TASK_SQL
+    lock = connection.features.has_select_for_update_of
+    sql = queue_sql.TASK_FOR_UPDATE if lock else queue_sql.TASK
     task = next(iter(ReviewTask.objects.raw(sql, [task_id, project.pk])), None)
     if task is not None:
         task.project = project
