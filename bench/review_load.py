@@ -5,7 +5,8 @@ queue is empty or the time bound is hit. Afterwards the database is checked: ite
 and items left claimed by nobody must both be 0.
 
     .venv/bin/python bench/review_load.py                       # 1, 4 and 16 clients, 2,000 items
-    .venv/bin/python bench/review_load.py --clients 16 --items 2000 --no-write
+    .venv/bin/python bench/review_load.py --clients 16 --items 2000 --think-ms 0 --no-write
+    .venv/bin/python bench/review_load.py --workers 3 --threads 1   # sync workers, for comparison
 
 Results go to docs/benchmarks.md between the review-load markers.
 """
@@ -104,15 +105,23 @@ def _seed(clients: int, items: int, run: str):
     return project, [u.username for u in users]
 
 
+# gunicorn closes a keep-alive connection idle for 2 s (its default); a client idle for longer
+# opens a new one rather than find out by a failed request.
+KEEPALIVE_IDLE_S = 1.5
+
+
 class Client:
-    """One reviewer: a cookie jar over plain http.client connections."""
+    """One reviewer: a cookie jar over one keep-alive HTTP connection (reopened when closed)."""
 
     def __init__(self, username: str) -> None:
         self.cookies: dict[str, str] = {}
         self.username = username
+        self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+        self.last_used = 0.0
 
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+        if time.monotonic() - self.last_used > KEEPALIVE_IDLE_S:
+            self.conn.close()  # the next request opens a fresh connection
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
         data = None
         if body is not None:
@@ -120,14 +129,14 @@ class Client:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             headers["X-CSRFToken"] = self.cookies.get("csrftoken", "")
             headers["Referer"] = f"http://127.0.0.1:{PORT}/"
-        conn.request(method, path, body=data, headers=headers)
-        response = conn.getresponse()
+        self.conn.request(method, path, body=data, headers=headers)
+        response = self.conn.getresponse()
         payload = response.read()
         for header, value in response.getheaders():
             if header.lower() == "set-cookie":
                 name, _, rest = value.partition("=")
                 self.cookies[name] = rest.split(";", 1)[0]
-        conn.close()
+        self.last_used = time.monotonic()
         return response.status, payload
 
     def log_in(self) -> None:
@@ -168,6 +177,43 @@ def _percentile(values: list[float], q: float) -> float:
     )
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process on this machine (0 once it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_pids(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [master, *map(int, children)]
+
+
+def _postgres_pids() -> list[int]:
+    """The PostgreSQL backends serving the site (not this script's own connection)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [DB_NAME],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _cpu_snapshot(master: int) -> dict[str, dict[int, float]]:
+    return {
+        "server": {pid: _cpu_seconds(pid) for pid in _server_pids(master)},
+        "postgres": {pid: _cpu_seconds(pid) for pid in _postgres_pids()},
+    }
+
+
+def _cpu_used(before: dict, after: dict, key: str) -> float:
+    return sum(after[key][pid] - before[key].get(pid, 0.0) for pid in after[key])
+
+
 def _check(project) -> dict[str, int]:
     from django.db.models import Count
 
@@ -185,13 +231,21 @@ def _check(project) -> dict[str, int]:
     return {"decided_twice": twice, "left_undecided": not_done, "outcomes": outcomes}
 
 
-def run_scenario(clients: int, items: int, time_limit: float, run: str, think: float) -> dict:
-    """Seed, run `clients` reviewers to an empty queue (or the time limit), check the database."""
+def run_scenario(
+    clients: int, items: int, time_limit: float, run: str, think: float, server: int
+) -> dict:
+    """Seed, run `clients` reviewers to an empty queue (or the time limit), check the database.
+
+    Also the CPU time per decision of the gunicorn processes (`server`: the master's pid), of
+    PostgreSQL's backends and of this process's client threads: on a shared machine these say
+    more than the latencies.
+    """
     project, usernames = _seed(clients, items, run)
     workers = [Client(name) for name in usernames]
     for client in workers:
         client.log_in()
     results = [ClientResult() for _ in workers]
+    cpu_before, client_before = _cpu_snapshot(server), time.process_time()
     deadline = time.monotonic() + time_limit
     started = time.perf_counter()
     threads = [
@@ -203,7 +257,9 @@ def run_scenario(clients: int, items: int, time_limit: float, run: str, think: f
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    client_cpu, cpu_after = time.process_time() - client_before, _cpu_snapshot(server)
     latencies = [v for r in results for v in r.latencies_ms]
+    per_decision = 1000 / max(len(latencies), 1)
     checks = _check(project)
     return {
         "clients": clients,
@@ -216,11 +272,14 @@ def run_scenario(clients: int, items: int, time_limit: float, run: str, think: f
         "p95_ms": round(_percentile(latencies, 95), 1),
         "p99_ms": round(_percentile(latencies, 99), 1),
         "errors": sum(len(r.errors) for r in results),
+        "server_cpu_ms": round(_cpu_used(cpu_before, cpu_after, "server") * per_decision, 2),
+        "postgres_cpu_ms": round(_cpu_used(cpu_before, cpu_after, "postgres") * per_decision, 2),
+        "client_cpu_ms": round(client_cpu * per_decision, 2),
         **checks,
     }
 
 
-def _start_gunicorn(database_url: str, workers: int) -> subprocess.Popen:
+def _start_gunicorn(database_url: str, workers: int, threads: int) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -230,6 +289,8 @@ def _start_gunicorn(database_url: str, workers: int) -> subprocess.Popen:
     }
     command = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{PORT}"]
     command += ["--workers", str(workers), "--log-level", "warning"]
+    if threads > 1:  # gthread workers keep the clients' connections alive between requests
+        command += ["--worker-class", "gthread", "--threads", str(threads)]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -244,20 +305,23 @@ def _start_gunicorn(database_url: str, workers: int) -> subprocess.Popen:
     raise RuntimeError("gunicorn did not start")
 
 
-def _write(rows: list[dict], command: str, workers: int) -> None:
+def _write(rows: list[dict], command: str, workers: int, threads: int) -> None:
     header = (
         "| clients | think ms | items | decisions | seconds | decisions/s | p50 ms | p95 ms "
-        "| p99 ms | errors | decided twice | left undecided |\n|" + " --- |" * 12 + "\n"
+        "| p99 ms | errors | decided twice | left undecided | CPU ms/decision: server "
+        "| PostgreSQL | client |\n|" + " --- |" * 15 + "\n"
     )
     lines = "".join(
         f"| {r['clients']} | {r['think_ms']} | {r['items']} | {r['decisions']} | {r['seconds']} | "
         f"{r['decisions_per_s']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['errors']} "
-        f"| {r['decided_twice']} | {r['left_undecided']} |\n"
+        f"| {r['decided_twice']} | {r['left_undecided']} | {r['server_cpu_ms']} "
+        f"| {r['postgres_cpu_ms']} | {r['client_cpu_ms']} |\n"
         for r in rows
     )
+    kind = f"gthread workers x {threads} threads" if threads > 1 else "sync workers"
     section = (
         "<!-- review-load:start -->\n## Review desk under load\n\n"
-        f"Command: `{command}` (gunicorn, {workers} sync workers, PostgreSQL 15, clients and "
+        f"Command: `{command}` (gunicorn, {workers} {kind}, PostgreSQL 15, clients and "
         "server on the same 2-core machine; round trip = one `decide.json` request that "
         "records the decision and claims the next item; think ms = the simulated reviewer's "
         "pause before each decision, 0 = closed-loop stress; "
@@ -274,7 +338,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="*", default=[1, 4, 16])
     parser.add_argument("--items", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per worker (above 1: gthread workers)"
+    )
     parser.add_argument("--time-limit", type=float, default=240, help="seconds per scenario")
     parser.add_argument(
         "--think-ms",
@@ -294,7 +361,7 @@ def main() -> None:
         check=True,
     )
     _setup_django(database_url)
-    server = _start_gunicorn(database_url, args.workers)
+    server = _start_gunicorn(database_url, args.workers, args.threads)
     rows = []
     try:
         for think_ms in args.think_ms:
@@ -302,7 +369,9 @@ def main() -> None:
                 run = f"c{clients}-t{think_ms}"
                 # With think time a reviewer does ~1 item/s: keep each run near 100 s.
                 items = args.items if not think_ms else min(args.items, clients * 100)
-                row = run_scenario(clients, items, args.time_limit, run, think_ms / 1000)
+                row = run_scenario(
+                    clients, items, args.time_limit, run, think_ms / 1000, server.pid
+                )
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     finally:
@@ -310,7 +379,7 @@ def main() -> None:
         server.wait(timeout=30)
     if not args.no_write:
         command = "python bench/review_load.py " + " ".join(sys.argv[1:])
-        _write(rows, command.strip(), args.workers)
+        _write(rows, command.strip(), args.workers, args.threads)
 
 
 if __name__ == "__main__":

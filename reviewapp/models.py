@@ -324,6 +324,12 @@ class ReviewTask(models.Model):
         ordering = ["-priority", "created_at"]
         indexes = [
             models.Index(fields=["project", "status", "-priority", "created_at"]),
+            # The claim's scan order over open and claimed tasks (reviewapp.queues).
+            models.Index(
+                fields=["project", "-priority", "created_at", "id"],
+                condition=Q(status__in=["open", "claimed"]),
+                name="task_claim_order",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -53,6 +53,8 @@ def _open_task(*, task: ReviewTask, reason: str) -> ReviewTask | None:
 
 def double_review_maybe_open(*, task: ReviewTask) -> ReviewTask | None:
     """After a first human decision, queue a blind second review when the item is sampled."""
+    if task.project.double_review_rate <= 0:
+        return None  # spares loading the item
     if not wants_double_review(project=task.project, item=task.item):
         return None
     return _open_task(task=task, reason=ReviewReason.DOUBLE_REVIEW)

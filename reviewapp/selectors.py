@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
+from django.db import connection
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
-from reviewapp.models import Decision, Item, Outcome, Project, ReviewTask, TaskStatus, Verdict
+from reviewapp.models import (
+    Decision,
+    Item,
+    Outcome,
+    Project,
+    ReviewReason,
+    ReviewTask,
+    TaskStatus,
+    Verdict,
+)
 
 
 def queue_counts(*, project: Project) -> dict[str, int]:
@@ -80,26 +91,78 @@ def reviewer_stats(*, project: Project, reviewer) -> dict[str, float | int | Non
 
 def task_payload(task: ReviewTask, *, show_suggestion: bool) -> dict:
     """What the desk needs to show one task (image URLs, suggestion when visible)."""
-    item = task.item
+    item, prediction = task.item, task.prediction
+    suggestion = None
+    if show_suggestion and prediction is not None:
+        suggestion = (prediction.label, prediction.confidence, prediction.probabilities)
+        suggestion += (prediction.is_ood,)
+    return _payload(
+        task_id=task.pk,
+        reason=task.reason,
+        item_id=item.pk,
+        width=item.width,
+        height=item.height,
+        suggestion=suggestion,
+    )
+
+
+# One plain query instead of the ORM's select_related: the desk asks for this on every decision.
+_PAYLOAD_SQL = """
+SELECT t.id, t.reason, i.id, i.width, i.height, p.label, p.confidence, p.probabilities, p.is_ood
+FROM reviewapp_reviewtask t
+JOIN reviewapp_item i ON i.id = t.item_id
+LEFT JOIN reviewapp_prediction p ON p.id = t.prediction_id
+WHERE t.id = %s
+"""
+
+
+def task_payload_by_id(*, task_id: int | None, show_suggestion: bool) -> dict | None:
+    """task_payload() of the task with this id (None for None or an unknown id)."""
+    if task_id is None:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_PAYLOAD_SQL, [task_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    task_id, reason, item_id, width, height, label, confidence, probabilities, is_ood = row
+    suggestion = None
+    if show_suggestion and label is not None:
+        if isinstance(probabilities, (str, bytes)):
+            probabilities = json.loads(probabilities)
+        suggestion = (label, confidence, probabilities, bool(is_ood))
+    return _payload(
+        task_id=task_id,
+        reason=reason,
+        item_id=item_id,
+        width=width,
+        height=height,
+        suggestion=suggestion,
+    )
+
+
+def _payload(
+    *, task_id: int, reason: str, item_id: int, width: int, height: int, suggestion: tuple | None
+) -> dict:
     payload = {
-        "id": task.pk,
-        "item_id": item.pk,
-        "image_url": reverse("item-image", args=[item.pk]),
-        "model_view_url": reverse("item-model-view", args=[item.pk]),
-        "width": item.width,
-        "height": item.height,
-        "small": item.width < 256,
-        "reason": task.reason,
-        "reason_display": task.get_reason_display(),
+        "id": task_id,
+        "item_id": item_id,
+        "image_url": reverse("item-image", args=[item_id]),
+        "model_view_url": reverse("item-model-view", args=[item_id]),
+        "width": width,
+        "height": height,
+        "small": width < 256,
+        "reason": reason,
+        "reason_display": ReviewReason(reason).label,
         "suggestion": None,
     }
-    prediction = task.prediction
-    if show_suggestion and prediction is not None:
-        top = sorted(prediction.probabilities.items(), key=lambda kv: kv[1], reverse=True)[:3]
+    if suggestion is not None:
+        label, confidence, probabilities, is_ood = suggestion
+        top = sorted(probabilities.items(), key=lambda kv: kv[1], reverse=True)[:3]
         payload["suggestion"] = {
-            "label": prediction.label,
-            "confidence": round(prediction.confidence, 4),
-            "top": [[label, round(p, 4)] for label, p in top],
-            "is_ood": prediction.is_ood,
+            "label": label,
+            "confidence": round(confidence, 4),
+            "top": [[name, round(p, 4)] for name, p in top],
+            "is_ood": is_ood,
         }
     return payload

@@ -71,7 +71,10 @@ def decide_form(request: HttpRequest, slug: str) -> HttpResponse:
     """No-JavaScript fallback: record a decision, then show the next item."""
     project = _project(request, slug)
     try:
-        _decide(request, project)
+        # The task claimed next is the one the desk page then shows.
+        queues.decision_submit_and_claim(
+            project=project, reviewer=request.user, **_decision_input(request)
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect("desk", slug=slug)
@@ -89,21 +92,17 @@ def undo_form(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("desk", slug=slug)
 
 
-def _decide(request: HttpRequest, project: Project) -> None:
+def _decision_input(request: HttpRequest) -> dict:
     form = DecisionForm(request.POST)
     if not form.is_valid():
         errors = [e for field in form.errors.values() for e in field]
         raise ValidationError("The decision was incomplete: " + " ".join(errors))
-    task = ReviewTask.objects.filter(pk=form.cleaned_data["task"], project=project).first()
-    if task is None:
-        raise ValidationError("This item is not in this project's queue.")
-    queues.decision_submit(
-        task=task,
-        reviewer=request.user,
-        verdict=form.cleaned_data["verdict"],
-        label=form.cleaned_data.get("label") or "",
-        duration_ms=form.cleaned_data.get("duration_ms"),
-    )
+    return {
+        "task_id": form.cleaned_data["task"],
+        "verdict": form.cleaned_data["verdict"],
+        "label": form.cleaned_data.get("label") or "",
+        "duration_ms": form.cleaned_data.get("duration_ms"),
+    }
 
 
 def _held(request: HttpRequest) -> list[int]:
@@ -128,11 +127,17 @@ def decide_json(request: HttpRequest, slug: str) -> JsonResponse:
     """
     project = _project(request, slug)
     try:
-        _decide(request, project)
+        _, next_id = queues.decision_submit_and_claim(
+            project=project,
+            reviewer=request.user,
+            **_decision_input(request),
+            holding=_held(request),
+        )
     except ValidationError as exc:
         return JsonResponse({"ok": False, "error": " ".join(exc.messages)}, status=409)
-    task = queues.task_claim_next(project=project, reviewer=request.user, holding=_held(request))
-    return JsonResponse({"ok": True, "next": _payload(project, task)})
+    visible = suggestion_visible(stage=project.stage, kill_switch=project.kill_switch)
+    payload = selectors.task_payload_by_id(task_id=next_id, show_suggestion=visible)
+    return JsonResponse({"ok": True, "next": payload})
 
 
 @require_POST

@@ -99,6 +99,8 @@ def outcome_finalised(*, outcome_id: int) -> list[int]:
     """Create one delivery per active webhook that may see the outcome, and enqueue them."""
     from reviewapp.tasks import deliver_webhook
 
+    if not Webhook.objects.filter(is_active=True).exists():
+        return []  # the common case, one cheap query on every reviewer decision
     outcome = Outcome.objects.select_related("item__project").filter(pk=outcome_id).first()
     if outcome is None:
         return []

@@ -28,7 +28,8 @@ pids+=($!)
 celery -A config beat --loglevel INFO --scheduler django_celery_beat.schedulers:DatabaseScheduler \
   --pidfile= &
 pids+=($!)
-gunicorn config.wsgi --bind "${HANDOFF_BIND:-127.0.0.1:8000}" --workers 2 --timeout 60 &
+gunicorn config.wsgi --bind "${HANDOFF_BIND:-127.0.0.1:8000}" --workers 2 --timeout 60 \
+  --worker-class gthread --threads 4 &
 pids+=($!)
 
 echo "Handoff is up on http://${HANDOFF_BIND:-127.0.0.1:8000}/ (Ctrl-C stops web and workers)"

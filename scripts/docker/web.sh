@@ -7,5 +7,6 @@ python manage.py rollout_schedule
 python manage.py training_schedule
 python manage.py prediction_schedule
 python manage.py drift_schedule
+# gthread workers keep browsers' connections alive between the desk's requests (bench/review_load.py).
 exec gunicorn config.wsgi --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-3}" --timeout 60 \
-  --access-logfile -
+  --worker-class gthread --threads 4 --access-logfile -

@@ -1,0 +1,115 @@
+"""Cost of one desk round trip in isolation: queries, server CPU and PostgreSQL CPU per request.
+
+One reviewer posts ``decide.json`` (record the decision, claim the next task) sequentially
+through Django's full request stack (middleware, sessions, auth) in this process, against a
+throwaway PostgreSQL database. CPU time is much less sensitive to other load on the machine than
+latency: Python's is this process's CPU time, PostgreSQL's is read from its backend's
+``/proc/<pid>/stat``.
+
+    .venv/bin/python bench/review_cost.py --requests 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "handoff_bench_review_cost"
+
+
+def _recreate_database(admin_url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    parts = urllib.parse.urlsplit(admin_url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{DB_NAME}"))
+
+
+def _backend_cpu_seconds(pid: int) -> float:
+    """utime + stime of a PostgreSQL backend process (same machine only)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(requests: int) -> dict:
+    """Seed, log one reviewer in, post `requests` decisions one after another."""
+    from django.db import connection
+    from django.test import Client
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from review_load import PASSWORD, _seed
+
+    project, usernames = _seed(1, requests + 1, f"cost{int(time.time())}")
+    client = Client(HTTP_HOST="127.0.0.1")
+    assert client.login(username=usernames[0], password=PASSWORD)
+    base = f"/projects/{project.slug}/review"
+    task = client.get(f"{base}/next.json").json()["task"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    latencies, queries = [], []
+    connection.force_debug_cursor = True  # log queries (each request starts the log afresh)
+    cpu0, pg0, wall0 = time.process_time(), _backend_cpu_seconds(backend), time.perf_counter()
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = client.post(
+            f"{base}/decide.json",
+            {"task": task["id"], "label": "1", "duration_ms": 500, "held": task["id"]},
+        )
+        latencies.append((time.perf_counter() - started) * 1000)
+        queries.append(len(connection.queries_log))
+        assert response.status_code == 200, response.content
+        task = response.json()["next"]
+    cpu = time.process_time() - cpu0
+    pg = _backend_cpu_seconds(backend) - pg0
+    wall = time.perf_counter() - wall0
+    return {
+        "requests": requests,
+        "queries_per_request": round(statistics.mean(queries), 2),
+        "wall_ms": round(wall / requests * 1000, 2),
+        "p50_ms": round(statistics.median(latencies), 2),
+        "python_cpu_ms": round(cpu / requests * 1000, 2),
+        "postgres_cpu_ms": round(pg / requests * 1000, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--admin-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--reuse-db", action="store_true", help="skip drop/create/migrate")
+    args = parser.parse_args()
+    parts = urllib.parse.urlsplit(args.admin_url)
+    database_url = urllib.parse.urlunsplit(parts._replace(path=f"/{DB_NAME}"))
+    if not args.reuse_db:
+        import subprocess
+
+        database_url = _recreate_database(args.admin_url)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": database_url},
+            check=True,
+        )
+    os.environ.update(
+        DATABASE_URL=database_url, LOG_LEVEL="WARNING", DB_CONN_MAX_AGE="600", DEBUG="0"
+    )
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    print(json.dumps(measure(args.requests)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

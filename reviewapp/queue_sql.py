@@ -1,0 +1,51 @@
+"""The review queue's hot statements as plain SQL (see reviewapp.queues).
+
+The desk decides and claims on every keystroke; building and compiling these with the ORM cost
+more CPU than PostgreSQL spends running them (bench/review_cost.py measures both).
+"""
+
+# The claim on PostgreSQL in one statement: the reviewer's own live claim that the desk does not
+# show yet (``mine``), else lock and claim the next claimable task. A concurrent claimer skips the
+# row this statement has locked, so no task goes out twice. The conditions are those of
+# queues._held_by() and queues._claimable() (the SQLite path; the tests run both backends). The
+# scan follows the partial index task_claim_order, so no claim sorts the project's open tasks.
+CLAIM = """
+WITH mine (id) AS (
+    SELECT t.id FROM reviewapp_reviewtask t
+    WHERE t.project_id = %(project)s AND t.status = %(claimed)s
+      AND t.claimed_by_id = %(reviewer)s AND t.lease_expires_at >= %(now)s
+      AND NOT (t.id = ANY(%(holding)s))
+    ORDER BY t.priority DESC, t.created_at LIMIT 1
+), claimed AS (
+    UPDATE reviewapp_reviewtask
+    SET status = %(claimed)s, claimed_by_id = %(reviewer)s, lease_expires_at = %(lease)s
+    WHERE id = (
+        SELECT t.id FROM reviewapp_reviewtask t
+        WHERE t.project_id = %(project)s AND t.status IN (%(open)s, %(claimed)s)
+          AND (t.status = %(open)s OR t.lease_expires_at < %(now)s)
+          AND NOT EXISTS (
+              SELECT 1 FROM reviewapp_decision d
+              WHERE d.task_id = t.id AND d.reviewer_id = %(reviewer)s
+                AND d.undone_at IS NULL AND d.verdict = %(skip)s)
+          AND NOT (t.reason = %(double_review)s AND EXISTS (
+              SELECT 1 FROM reviewapp_decision d
+              WHERE d.item_id = t.item_id AND d.reviewer_id = %(reviewer)s
+                AND d.undone_at IS NULL))
+          AND (%(may_adjudicate)s OR t.reason <> %(adjudication)s)
+        ORDER BY t.priority DESC, t.created_at, t.id
+        LIMIT 1
+        FOR UPDATE OF t SKIP LOCKED
+    ) AND NOT EXISTS (SELECT 1 FROM mine)
+    RETURNING id
+)
+SELECT id FROM mine UNION ALL SELECT id FROM claimed
+"""
+
+
+# A task with its prediction's label (``suggested``) and model version (``suggested_by``).
+TASK = """
+SELECT t.*, p.label AS suggested, p.model_version_id AS suggested_by
+FROM reviewapp_reviewtask t LEFT JOIN reviewapp_prediction p ON p.id = t.prediction_id
+WHERE t.id = %s AND t.project_id = %s
+"""
+TASK_FOR_UPDATE = TASK + "FOR UPDATE OF t"  # SQLite has no row locks: it writes one at a time
