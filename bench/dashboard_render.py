@@ -21,7 +21,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.parse
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,13 +30,11 @@ MARKERS = ("<!-- dashboard:start -->", "<!-- dashboard:end -->")
 
 
 def _recreate_database(admin_url: str) -> str:
-    import psycopg
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from bench.common import database_recreate
 
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    parts = urllib.parse.urlsplit(admin_url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{DB_NAME}"))
+    return database_recreate(admin_url=admin_url, name=DB_NAME)
 
 
 def _setup_django(database_url: str) -> None:

@@ -25,13 +25,11 @@ DB_NAME = "handoff_bench_review_cost"
 
 
 def _recreate_database(admin_url: str) -> str:
-    import psycopg
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from bench.common import database_recreate
 
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    parts = urllib.parse.urlsplit(admin_url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{DB_NAME}"))
+    return database_recreate(admin_url=admin_url, name=DB_NAME)
 
 
 def _backend_cpu_seconds(pid: int) -> float:
@@ -46,11 +44,14 @@ def measure(requests: int) -> dict:
     from django.test import Client
 
     sys.path.insert(0, str(ROOT / "bench"))
-    from review_load import PASSWORD, _seed
+    from review_load import _seed
 
     project, usernames = _seed(1, requests + 1, f"cost{int(time.time())}")
     client = Client(HTTP_HOST="127.0.0.1")
-    assert client.login(username=usernames[0], password=PASSWORD)
+    from django.contrib.auth import get_user_model
+
+    # force_login: django-axes's backend refuses an authenticate() call without a request.
+    client.force_login(get_user_model().objects.get(username=usernames[0]))
     base = f"/projects/{project.slug}/review"
     task = client.get(f"{base}/next.json").json()["task"]
     with connection.cursor() as cursor:

@@ -50,13 +50,11 @@ def _setup_django(database_url: str) -> None:
 
 
 def _recreate_database(admin_url: str) -> str:
-    import psycopg
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from bench.common import database_recreate
 
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    parts = urllib.parse.urlsplit(admin_url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{DB_NAME}"))
+    return database_recreate(admin_url=admin_url, name=DB_NAME)
 
 
 def _seed(clients: int, items: int, run: str):

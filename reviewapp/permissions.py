@@ -75,13 +75,19 @@ WHERE p.id IN (
 """
 
 
+# Backends that only authenticate and grant no permissions (django-axes's login throttle), so the
+# permission cache above is still exactly ModelBackend's.
+_NO_PERMISSION_BACKENDS = {"axes.backends.AxesStandaloneBackend"}
+
+
 def _access_preload(user, project: Project) -> bool | None:
     """Whether the user reviews the project, filling ModelBackend's per-request permission cache.
 
     None (the caller then asks the ORM) for superusers, inactive or custom users and backends.
     """
     if (
-        settings.AUTHENTICATION_BACKENDS != ["django.contrib.auth.backends.ModelBackend"]
+        [b for b in settings.AUTHENTICATION_BACKENDS if b not in _NO_PERMISSION_BACKENDS]
+        != ["django.contrib.auth.backends.ModelBackend"]
         or settings.AUTH_USER_MODEL != "auth.User"
         or not user.is_active
         or user.is_superuser
