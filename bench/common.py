@@ -22,20 +22,23 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (machines of the same kind differ: timings depend on it)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_summary() -> str:
     """One line describing the hardware and software the numbers came from."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return (
-        f"{cpu}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
+        f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
         f"Python {platform.python_version()}"
     )
 

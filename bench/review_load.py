@@ -2,7 +2,9 @@
 
 Each client logs in, then loops claim (GET next.json) -> decide (POST decide.json) until the
 queue is empty or the time bound is hit. Afterwards the database is checked: items decided twice
-and items left claimed by nobody must both be 0.
+and items left claimed by nobody must both be 0. Last, a yardstick: the same number of clients
+posting the cheapest signed-in desk request (renew.json with nothing to renew), which says what
+this machine, gunicorn and Django's request stack cost before the desk does any work.
 
     .venv/bin/python bench/review_load.py                       # 1, 4 and 16 clients, 2,000 items
     .venv/bin/python bench/review_load.py --clients 16 --items 2000 --think-ms 0 --no-write
@@ -146,8 +148,10 @@ class Client:
             raise RuntimeError(f"login failed for {self.username}: HTTP {status}")
 
 
-def _review(client: Client, slug: str, deadline: float, think: float, result: ClientResult) -> None:
-    """Claim once, then loop: (think,) decide + claim the next in one round trip."""
+def _review(client: Client, slug: str, seconds: float, think: float, result: ClientResult) -> None:
+    """Claim once, then loop for at most `seconds`: (think,) decide + claim the next in one round
+    trip."""
+    deadline = time.monotonic() + seconds
     base = f"/projects/{slug}/review"
     status, body = client.request("GET", f"{base}/next.json")
     task = json.loads(body)["task"] if status == 200 else None
@@ -167,6 +171,19 @@ def _review(client: Client, slug: str, deadline: float, think: float, result: Cl
             continue
         result.latencies_ms.append((time.perf_counter() - started) * 1000)
         task = json.loads(body)["next"]
+
+
+def _floor(client: Client, slug: str, seconds: float, result: ClientResult) -> None:
+    """The cheapest signed-in desk request (renew no leases): session, user, project access."""
+    deadline = time.monotonic() + seconds
+    url = f"/projects/{slug}/review/renew.json"
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        status, body = client.request("POST", url, {"held": ""})
+        if status != 200:
+            result.errors.append(f"renew {status}: {body[:120]!r}")
+            continue
+        result.latencies_ms.append((time.perf_counter() - started) * 1000)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -229,25 +246,21 @@ def _check(project) -> dict[str, int]:
     return {"decided_twice": twice, "left_undecided": not_done, "outcomes": outcomes}
 
 
-def run_scenario(
-    clients: int, items: int, time_limit: float, run: str, think: float, server: int
-) -> dict:
-    """Seed, run `clients` reviewers to an empty queue (or the time limit), check the database.
+def _drive(usernames: list[str], loop, args: tuple, server: int) -> dict:
+    """Sign the users in, run `loop(client, *args, result)` in a thread each, and measure.
 
-    Also the CPU time per decision of the gunicorn processes (`server`: the master's pid), of
-    PostgreSQL's backends and of this process's client threads: on a shared machine these say
-    more than the latencies.
+    Latency percentiles, errors, and the CPU time per request of the gunicorn processes
+    (`server`: the master's pid), of PostgreSQL's backends and of this process's client threads:
+    on a shared machine these say more than the latencies.
     """
-    project, usernames = _seed(clients, items, run)
     workers = [Client(name) for name in usernames]
     for client in workers:
         client.log_in()
     results = [ClientResult() for _ in workers]
     cpu_before, client_before = _cpu_snapshot(server), time.process_time()
-    deadline = time.monotonic() + time_limit
     started = time.perf_counter()
     threads = [
-        threading.Thread(target=_review, args=(c, project.slug, deadline, think, r))
+        threading.Thread(target=loop, args=(c, *args, r))
         for c, r in zip(workers, results, strict=True)
     ]
     for thread in threads:
@@ -257,24 +270,38 @@ def run_scenario(
     elapsed = time.perf_counter() - started
     client_cpu, cpu_after = time.process_time() - client_before, _cpu_snapshot(server)
     latencies = [v for r in results for v in r.latencies_ms]
-    per_decision = 1000 / max(len(latencies), 1)
-    checks = _check(project)
+    per_request = 1000 / max(len(latencies), 1)
     return {
-        "clients": clients,
-        "think_ms": round(think * 1000),
-        "items": items,
-        "decisions": len(latencies),
+        "requests": len(latencies),
         "seconds": round(elapsed, 1),
-        "decisions_per_s": round(len(latencies) / elapsed, 1),
+        "per_s": round(len(latencies) / elapsed, 1),
         "p50_ms": round(_percentile(latencies, 50), 1),
         "p95_ms": round(_percentile(latencies, 95), 1),
         "p99_ms": round(_percentile(latencies, 99), 1),
         "errors": sum(len(r.errors) for r in results),
-        "server_cpu_ms": round(_cpu_used(cpu_before, cpu_after, "server") * per_decision, 2),
-        "postgres_cpu_ms": round(_cpu_used(cpu_before, cpu_after, "postgres") * per_decision, 2),
-        "client_cpu_ms": round(client_cpu * per_decision, 2),
-        **checks,
+        "server_cpu_ms": round(_cpu_used(cpu_before, cpu_after, "server") * per_request, 2),
+        "postgres_cpu_ms": round(_cpu_used(cpu_before, cpu_after, "postgres") * per_request, 2),
+        "client_cpu_ms": round(client_cpu * per_request, 2),
     }
+
+
+def run_scenario(
+    clients: int, items: int, time_limit: float, run: str, think: float, server: int
+) -> dict:
+    """Seed, run `clients` reviewers to an empty queue (or the time limit), check the database."""
+    project, usernames = _seed(clients, items, run)
+    measured = _drive(usernames, _review, (project.slug, time_limit, think), server)
+    decisions, per_s = measured.pop("requests"), measured.pop("per_s")
+    head = {"clients": clients, "think_ms": round(think * 1000), "items": items}
+    return {**head, "decisions": decisions, "decisions_per_s": per_s, **measured, **_check(project)}
+
+
+def run_floor(clients: int, seconds: float, run: str, server: int) -> dict:
+    """`clients` signed-in clients posting renew.json for `seconds`: what the machine, gunicorn
+    and Django's request stack cost before the desk does any work (a yardstick for the table)."""
+    project, usernames = _seed(clients, 1, run)
+    measured = _drive(usernames, _floor, (project.slug, seconds), server)
+    return {"clients": clients, "requests_per_s": measured.pop("per_s"), **measured}
 
 
 def _start_gunicorn(database_url: str, workers: int, threads: int) -> subprocess.Popen:
@@ -303,7 +330,35 @@ def _start_gunicorn(database_url: str, workers: int, threads: int) -> subprocess
     raise RuntimeError("gunicorn did not start")
 
 
-def _write(rows: list[dict], command: str, workers: int, threads: int) -> None:
+def _floor_table(floors: list[dict]) -> str:
+    if not floors:
+        return ""
+    lines = "".join(
+        f"| {f['clients']} | {f['requests']} | {f['requests_per_s']} | {f['p50_ms']} "
+        f"| {f['p95_ms']} | {f['p99_ms']} | {f['errors']} | {f['server_cpu_ms']} "
+        f"| {f['postgres_cpu_ms']} | {f['client_cpu_ms']} |\n"
+        for f in floors
+    )
+    return (
+        "\nYardstick on the same machine and server, measured in the same run: the same clients "
+        "posting `renew.json` with no leases to renew (session, user and project access, no "
+        "queue work), closed loop:\n\n| clients | requests | requests/s | p50 ms | p95 ms "
+        "| p99 ms | errors | CPU ms/request: server | PostgreSQL | client |\n|"
+        + " --- |" * 10
+        + "\n"
+        + lines
+    )
+
+
+def _cpu_model() -> str:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from bench.common import cpu_model
+
+    return cpu_model()
+
+
+def _write(rows: list[dict], command: str, workers: int, threads: int, floors: list[dict]) -> None:
     header = (
         "| clients | think ms | items | decisions | seconds | decisions/s | p50 ms | p95 ms "
         "| p99 ms | errors | decided twice | left undecided | CPU ms/decision: server "
@@ -320,10 +375,14 @@ def _write(rows: list[dict], command: str, workers: int, threads: int) -> None:
     section = (
         "<!-- review-load:start -->\n## Review desk under load\n\n"
         f"Command: `{command}` (gunicorn, {workers} {kind}, PostgreSQL 15, clients and "
-        "server on the same 2-core machine; round trip = one `decide.json` request that "
-        "records the decision and claims the next item; think ms = the simulated reviewer's "
-        "pause before each decision, 0 = closed-loop stress; "
-        f"measured {time.strftime('%Y-%m-%d')}).\n\n" + header + lines + "<!-- review-load:end -->"
+        f"server on the same 2-core machine, {_cpu_model()}; round trip = one `decide.json` "
+        "request that records the decision and claims the next item; think ms = the simulated "
+        "reviewer's pause before each decision, 0 = closed-loop stress; "
+        f"measured {time.strftime('%Y-%m-%d')}).\n\n"
+        + header
+        + lines
+        + _floor_table(floors)
+        + "<!-- review-load:end -->"
     )
     path = ROOT / "docs/benchmarks.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
@@ -333,6 +392,7 @@ def _write(rows: list[dict], command: str, workers: int, threads: int) -> None:
 
 
 def main() -> None:
+    global DB_NAME, PORT  # noqa: PLW0603 - the one run's settings, read by the helpers above
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="*", default=[1, 4, 16])
     parser.add_argument("--items", type=int, default=2000)
@@ -348,9 +408,18 @@ def main() -> None:
         default=[0, 1000],
         help="reviewer think time per item; 0 = closed-loop stress",
     )
+    parser.add_argument(
+        "--floor-seconds",
+        type=float,
+        default=20,
+        help="seconds of the renew.json yardstick at the largest client count (0: none)",
+    )
     parser.add_argument("--admin-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--database", default=DB_NAME, help="recreated for the run")
+    parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    DB_NAME, PORT = args.database, args.port
     database_url = _recreate_database(args.admin_url)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
@@ -360,7 +429,7 @@ def main() -> None:
     )
     _setup_django(database_url)
     server = _start_gunicorn(database_url, args.workers, args.threads)
-    rows = []
+    rows, floors = [], []
     try:
         for think_ms in args.think_ms:
             for clients in args.clients:
@@ -372,12 +441,16 @@ def main() -> None:
                 )
                 print(json.dumps(row), flush=True)
                 rows.append(row)
+        if args.floor_seconds > 0:
+            floor = run_floor(max(args.clients), args.floor_seconds, "floor", server.pid)
+            print(json.dumps({"floor": floor}), flush=True)
+            floors.append(floor)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     if not args.no_write:
         command = "python bench/review_load.py " + " ".join(sys.argv[1:])
-        _write(rows, command.strip(), args.workers, args.threads)
+        _write(rows, command.strip(), args.workers, args.threads, floors)
 
 
 if __name__ == "__main__":

@@ -49,3 +49,27 @@ FROM reviewapp_reviewtask t LEFT JOIN reviewapp_prediction p ON p.id = t.predict
 WHERE t.id = %s AND t.project_id = %s
 """
 TASK_FOR_UPDATE = TASK + "FOR UPDATE OF t"  # SQLite has no row locks: it writes one at a time
+
+
+# A first look that settles the item, on PostgreSQL in one statement (queues._settle_in_one_
+# statement): the decision, the item's human outcome, the task closed. A second outcome for the
+# item breaks the unique constraint on reviewapp_outcome.item_id and the statement writes nothing.
+SETTLE = """
+WITH decision AS (
+    INSERT INTO reviewapp_decision (task_id, item_id, reviewer_id, verdict, label,
+        suggested_label, suggestion_shown, duration_ms, created_at, undone_at)
+    VALUES (%(task)s, %(item)s, %(reviewer)s, %(verdict)s, %(label)s, %(suggested)s, %(shown)s,
+        %(duration)s, %(now)s, NULL)
+    RETURNING id
+), outcome AS (
+    INSERT INTO reviewapp_outcome (item_id, label, is_out_of_domain, decided_by, decision_id,
+        model_version_id, audit_probability, created_at)
+    SELECT %(item)s, %(label)s, %(ood)s, %(human)s, decision.id, %(model_version)s,
+        %(audit_probability)s, %(now)s
+    FROM decision
+    RETURNING id
+), closed AS (
+    UPDATE reviewapp_reviewtask SET status = %(done)s, closed_at = %(now)s WHERE id = %(task)s
+)
+SELECT decision.id, outcome.id FROM decision, outcome
+"""

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp import permissions, queues, selectors
-from reviewapp.forms import DecisionForm
+from reviewapp.forms import decision_input_clean
 from reviewapp.models import Project, ReviewTask
 from reviewapp.routing import suggestion_visible
 
@@ -93,16 +93,10 @@ def undo_form(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _decision_input(request: HttpRequest) -> dict:
-    form = DecisionForm(request.POST)
-    if not form.is_valid():
-        errors = [e for field in form.errors.values() for e in field]
-        raise ValidationError("The decision was incomplete: " + " ".join(errors))
-    return {
-        "task_id": form.cleaned_data["task"],
-        "verdict": form.cleaned_data["verdict"],
-        "label": form.cleaned_data.get("label") or "",
-        "duration_ms": form.cleaned_data.get("duration_ms"),
-    }
+    try:
+        return decision_input_clean(request.POST)
+    except ValidationError as exc:
+        raise ValidationError("The decision was incomplete: " + " ".join(exc.messages))
 
 
 def _held(request: HttpRequest) -> list[int]:

@@ -39,7 +39,7 @@ def test_every_setting_read_from_the_environment_is_documented():
     assert sorted(n for n in names if f"`{n}`" not in readme) == []
     undocumented = {"HANDOFF_VAR_DIR", "HANDOFF_BROKER_DIR", "STATIC_ROOT", "DB_CONN_MAX_AGE"}
     undocumented |= {"SESSION_COOKIE_AGE", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS"}
-    undocumented |= {"SECURE_HSTS_PRELOAD"}
+    undocumented |= {"SECURE_HSTS_PRELOAD", "DB_PREPARE_THRESHOLD"}
     assert sorted(n for n in names - undocumented if f"{n}=" not in example) == []
 
 
