@@ -55,18 +55,12 @@ def _champion(tmp: Path, epochs: int):
 
 def _project(slug: str, artifact):
     from reviewapp import services
-    from reviewapp.models import Alias, Project, Stage
+    from reviewapp.models import Project, Stage
 
     project = Project.objects.create(
         slug=slug, name=slug, labels=list(artifact.metadata["labels"]), stage=Stage.AUTOMATED
     )
-    version = services.model_version_register(
-        project=project,
-        artifact_path=str(artifact.path),
-        sha256=artifact.sha256,
-        metadata=artifact.metadata,
-    )
-    services.alias_set(project=project, alias=Alias.CHAMPION, model_version=version, reason="b")
+    version = services.champion_register(project=project, artifact=artifact, reason="b")
     return project, version
 
 

@@ -219,7 +219,7 @@ def world_create(*, arm: Arm, artifact, base_records: list, reviewers: int, run:
     from reviewapp import services
     from reviewapp.accounts import groups_ensure
     from reviewapp.api.auth import api_client_create
-    from reviewapp.models import Alias, ItemOrigin, Project
+    from reviewapp.models import ItemOrigin, Project
 
     reviewer_group, admin_group = groups_ensure()
     slug = f"replay-{arm.key}-{run}"
@@ -240,16 +240,9 @@ def world_create(*, arm: Arm, artifact, base_records: list, reviewers: int, run:
                 base_label=record.label,
                 enqueue_prediction=False,
             )
-    version = services.model_version_register(
+    services.champion_register(
         project=project,
-        artifact_path=str(artifact.path),
-        sha256=artifact.sha256,
-        metadata=artifact.metadata,
-    )
-    services.alias_set(
-        project=project,
-        alias=Alias.CHAMPION,
-        model_version=version,
+        artifact=artifact,
         reason="replay: the model trained on the demo's base set",
     )
     _, token = api_client_create(name=f"{slug}-client", projects=[project])

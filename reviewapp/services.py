@@ -290,6 +290,21 @@ def model_version_register(
         )
 
 
+def champion_register(*, project: Project, artifact, reason: str, actor=None) -> ModelVersion:
+    """Register a saved artifact (``path``, ``sha256``, ``metadata``) and make it the champion:
+    how seeds, fixtures and benchmarks give a project its model."""
+    version = model_version_register(
+        project=project,
+        artifact_path=str(artifact.path),
+        sha256=artifact.sha256,
+        metadata=artifact.metadata,
+    )
+    alias_set(
+        project=project, alias=Alias.CHAMPION, model_version=version, actor=actor, reason=reason
+    )
+    return version
+
+
 def alias_set(
     *, project: Project, alias: str, model_version: ModelVersion, actor=None, reason: str
 ) -> AliasAssignment:

@@ -66,19 +66,10 @@ def tiny_artifact(tmp_path_factory, digit_records):
 def champion_project(db, tiny_artifact):
     """A project in the shadow stage with the tiny model as champion."""
     from reviewapp import services
-    from reviewapp.models import Alias
     from tests.factories import ProjectFactory
 
     project = ProjectFactory(labels=list(tiny_artifact.metadata["labels"]))
-    version = services.model_version_register(
-        project=project,
-        artifact_path=str(tiny_artifact.path),
-        sha256=tiny_artifact.sha256,
-        metadata=tiny_artifact.metadata,
-    )
-    services.alias_set(
-        project=project, alias=Alias.CHAMPION, model_version=version, reason="test champion"
-    )
+    services.champion_register(project=project, artifact=tiny_artifact, reason="test champion")
     return project
 
 
@@ -163,17 +154,8 @@ def drift_artifact(tmp_path_factory, digit_records):
 def drift_project(db, drift_artifact):
     """A project in the shadow stage whose champion is the drift test model."""
     from reviewapp import services
-    from reviewapp.models import Alias
     from tests.factories import ProjectFactory
 
     project = ProjectFactory(labels=list(drift_artifact.metadata["labels"]))
-    version = services.model_version_register(
-        project=project,
-        artifact_path=str(drift_artifact.path),
-        sha256=drift_artifact.sha256,
-        metadata=drift_artifact.metadata,
-    )
-    services.alias_set(
-        project=project, alias=Alias.CHAMPION, model_version=version, reason="drift champion"
-    )
+    services.champion_register(project=project, artifact=drift_artifact, reason="drift champion")
     return project

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from reviewapp import services
-from reviewapp.models import Alias, ItemOrigin, Project
+from reviewapp.models import ItemOrigin, Project
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST_PARAMS = {"arch": "resnet18", "epochs": 1, "image_size": 32, "batch_size": 32, "device": "cpu"}
@@ -34,15 +34,7 @@ def labeled_project(*, records, artifact=None, slug: str = "retrain-digits") -> 
             enqueue_prediction=False,
         )
     if artifact is not None:
-        version = services.model_version_register(
-            project=project,
-            artifact_path=str(artifact.path),
-            sha256=artifact.sha256,
-            metadata=artifact.metadata,
-        )
-        services.alias_set(
-            project=project, alias=Alias.CHAMPION, model_version=version, reason="test champion"
-        )
+        services.champion_register(project=project, artifact=artifact, reason="test champion")
     return project
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from reviewapp import demo, services, tasks
-from reviewapp.models import Alias, Decision, Outcome, ReviewTask, Stage, Verdict
+from reviewapp.models import Decision, Outcome, ReviewTask, Stage, Verdict
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.browser
@@ -21,13 +21,7 @@ def demo_desk(live_server, settings, tiny_artifact, digit_records):
     settings.HANDOFF_DEMO_ADMIN_PASSWORD = PASSWORD + "-admin"
     admin, reviewer = demo.demo_users(lambda line: None)
     project = demo.demo_project(reviewer)
-    version = services.model_version_register(
-        project=project,
-        artifact_path=str(tiny_artifact.path),
-        sha256=tiny_artifact.sha256,
-        metadata=tiny_artifact.metadata,
-    )
-    services.alias_set(project=project, alias=Alias.CHAMPION, model_version=version, reason="e2e")
+    services.champion_register(project=project, artifact=tiny_artifact, reason="e2e")
     items = []
     for record in digit_records[1700:1703]:
         item, _ = services.item_ingest(

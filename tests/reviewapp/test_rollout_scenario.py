@@ -24,7 +24,6 @@ from reviewapp import (
     tasks,
 )
 from reviewapp.models import (
-    Alias,
     DecidedBy,
     Outcome,
     ReviewTask,
@@ -144,13 +143,7 @@ def test_project_earns_automation_then_demotes_itself_when_the_model_breaks(
     )
     admin, reviewer = RolloutAdminFactory(), ReviewerFactory()
     project.reviewers.add(reviewer)
-    good = services.model_version_register(
-        project=project,
-        artifact_path=str(scenario_artifact.path),
-        sha256=scenario_artifact.sha256,
-        metadata=scenario_artifact.metadata,
-    )
-    services.alias_set(project=project, alias=Alias.CHAMPION, model_version=good, reason="v1")
+    services.champion_register(project=project, artifact=scenario_artifact, reason="v1")
     replay = Replay(project, digit_records[900:], reviewer)
 
     used = {}
