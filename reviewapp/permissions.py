@@ -13,6 +13,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.module_loading import import_string
 
+from reviewapp import sql_rows
 from reviewapp.models import Project
 
 REVIEWERS_GROUP = "reviewers"
@@ -72,8 +73,9 @@ def project_for(user, slug: str) -> Project:
 # building these than the database spends running them (the desk checks access on every
 # decision). The LEFT JOIN from a one-row subquery keeps a row, with a NULL project, for an
 # unknown slug. {agg}: the backend's string aggregate (code names hold no comma).
+# {project_columns}: the project's columns in field order (reviewapp.sql_rows).
 _PROJECT_ACCESS_SQL = """
-SELECT p.*, EXISTS (
+SELECT {project_columns}, EXISTS (
     SELECT 1 FROM reviewapp_project_reviewers r WHERE r.project_id = p.id AND r.user_id = %(user)s
 ) AS access_is_reviewer, (
     SELECT COALESCE({agg}(ct.app_label || '.' || perm.codename, ','), '')
@@ -140,10 +142,20 @@ def _project_with_access(user, slug: str) -> Project | None:
         or not _only_model_backend_grants(tuple(settings.AUTHENTICATION_BACKENDS))
     ):
         return None
-    sql = _PROJECT_ACCESS_SQL.format(agg=agg)
-    project = next(iter(Project.objects.raw(sql, {"user": user.pk, "slug": slug})))
-    user._perm_cache = set(project.access_perms.split(",")) - {""}
+    with connection.cursor() as cursor:
+        cursor.execute(_project_access_sql(connection.vendor), {"user": user.pk, "slug": slug})
+        row = cursor.fetchone()
+    project = sql_rows.instance(Project, row)
+    project.access_is_reviewer, access_perms = row[-2:]
+    user._perm_cache = set(access_perms.split(",")) - {""}
     return project
+
+
+@functools.cache
+def _project_access_sql(vendor: str) -> str:
+    return _PROJECT_ACCESS_SQL.format(
+        agg=_STRING_AGG[vendor], project_columns=sql_rows.columns(Project, "p")
+    )
 
 
 def require_upload(user, project: Project) -> None:

@@ -4,14 +4,25 @@ The desk decides and claims on every keystroke; building and compiling these wit
 more CPU than PostgreSQL spends running them (bench/review_cost.py measures both).
 """
 
+# What the desk shows of a task (selectors.task_payload_from_row): {tasks} is a table or a WITH
+# query with the task's id, reason, item_id and prediction_id.
+_PAYLOAD_FROM = """
+SELECT t.id, t.reason, i.id, i.width, i.height, p.label, p.confidence, p.probabilities, p.is_ood
+FROM {tasks} t JOIN reviewapp_item i ON i.id = t.item_id
+LEFT JOIN reviewapp_prediction p ON p.id = t.prediction_id
+"""
+PAYLOAD = _PAYLOAD_FROM.format(tasks="reviewapp_reviewtask") + "WHERE t.id = %s"
+
+
 # The claim on PostgreSQL in one statement: the reviewer's own live claim that the desk does not
 # show yet (``mine``), else lock and claim the next claimable task. A concurrent claimer skips the
 # row this statement has locked, so no task goes out twice. The conditions are those of
 # queues._held_by() and queues._claimable() (the SQLite path; the tests run both backends). The
 # scan follows the partial index task_claim_order, so no claim sorts the project's open tasks.
-CLAIM = """
-WITH mine (id) AS (
-    SELECT t.id FROM reviewapp_reviewtask t
+# The row returned is the claimed task's PAYLOAD, so the desk needs no further statement.
+_CLAIM_WITH = """
+WITH mine AS (
+    SELECT t.id, t.reason, t.item_id, t.prediction_id FROM reviewapp_reviewtask t
     WHERE t.project_id = %(project)s AND t.status = %(claimed)s
       AND t.claimed_by_id = %(reviewer)s AND t.lease_expires_at >= %(now)s
       AND NOT (t.id = ANY(%(holding)s))
@@ -36,15 +47,17 @@ WITH mine (id) AS (
         LIMIT 1
         FOR UPDATE OF t SKIP LOCKED
     ) AND NOT EXISTS (SELECT 1 FROM mine)
-    RETURNING id
-)
-SELECT id FROM mine UNION ALL SELECT id FROM claimed
-"""
+    RETURNING id, reason, item_id, prediction_id
+), chosen AS (
+    SELECT * FROM mine UNION ALL SELECT * FROM claimed
+)"""
+CLAIM = _CLAIM_WITH + _PAYLOAD_FROM.format(tasks="chosen")  # noqa: S608 - constant table names
 
 
 # A task with its prediction's label (``suggested``) and model version (``suggested_by``).
+# {task_columns}: the task's columns in field order (reviewapp.sql_rows).
 TASK = """
-SELECT t.*, p.label AS suggested, p.model_version_id AS suggested_by
+SELECT {task_columns}, p.label AS suggested, p.model_version_id AS suggested_by
 FROM reviewapp_reviewtask t LEFT JOIN reviewapp_prediction p ON p.id = t.prediction_id
 WHERE t.id = %s AND t.project_id = %s
 """
@@ -54,6 +67,7 @@ TASK_FOR_UPDATE = TASK + "FOR UPDATE OF t"  # SQLite has no row locks: it writes
 # A first look that settles the item, on PostgreSQL in one statement (queues._settle_in_one_
 # statement): the decision, the item's human outcome, the task closed. A second outcome for the
 # item breaks the unique constraint on reviewapp_outcome.item_id and the statement writes nothing.
+# The last column says whether any webhook is active (most often none: nothing to schedule).
 SETTLE = """
 WITH decision AS (
     INSERT INTO reviewapp_decision (task_id, item_id, reviewer_id, verdict, label,
@@ -71,5 +85,7 @@ WITH decision AS (
 ), closed AS (
     UPDATE reviewapp_reviewtask SET status = %(done)s, closed_at = %(now)s WHERE id = %(task)s
 )
-SELECT decision.id, outcome.id FROM decision, outcome
+SELECT decision.id, outcome.id,
+    EXISTS (SELECT 1 FROM reviewapp_webhook WHERE is_active) AS any_webhook
+FROM decision, outcome
 """

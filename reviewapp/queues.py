@@ -7,6 +7,7 @@ adjudication live in ``reviewapp.review_quality``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
@@ -17,7 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from reviewapp import queue_sql, review_quality, rollout
+from reviewapp import queue_sql, review_quality, rollout, sql_rows
 from reviewapp.models import (
     DecidedBy,
     Decision,
@@ -95,7 +96,8 @@ def _claim_id(*, project: Project, reviewer, holding: Iterable[int]) -> int | No
     """Caller holds a transaction: the id of a task held or newly claimed by the reviewer."""
     holding = [int(pk) for pk in holding]
     if connection.vendor == "postgresql":
-        return _claim_skip_locked(project=project, reviewer=reviewer, holding=holding)
+        row = _claim_skip_locked(project=project, reviewer=reviewer, holding=holding)
+        return None if row is None else row[0]
     mine = _held_by(project=project, reviewer=reviewer, holding=holding)
     held = mine.values_list("pk", flat=True).first()
     if held is not None:
@@ -103,8 +105,22 @@ def _claim_id(*, project: Project, reviewer, holding: Iterable[int]) -> int | No
     return _claim_conditional(project=project, reviewer=reviewer)
 
 
-def _claim_skip_locked(*, project: Project, reviewer, holding: list[int]) -> int | None:
-    """PostgreSQL: one statement, see queue_sql.CLAIM."""
+def _claim_payload_row(*, project: Project, reviewer, holding: Iterable[int]) -> tuple | None:
+    """Caller holds a transaction: claim as _claim_id() does and return what the desk shows of
+    the task (queue_sql.PAYLOAD's row), or None when there is nothing to claim."""
+    if connection.vendor == "postgresql":
+        holding = [int(pk) for pk in holding]
+        return _claim_skip_locked(project=project, reviewer=reviewer, holding=holding)
+    task_id = _claim_id(project=project, reviewer=reviewer, holding=holding)
+    if task_id is None:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(queue_sql.PAYLOAD, [task_id])
+        return cursor.fetchone()
+
+
+def _claim_skip_locked(*, project: Project, reviewer, holding: list[int]) -> tuple | None:
+    """PostgreSQL: one statement, see queue_sql.CLAIM; the claimed task's payload row."""
     now = timezone.now()
     params = {
         "project": project.pk,
@@ -121,8 +137,7 @@ def _claim_skip_locked(*, project: Project, reviewer, holding: list[int]) -> int
     }
     with connection.cursor() as cursor:
         cursor.execute(queue_sql.CLAIM, params)
-        row = cursor.fetchone()
-    return row[0] if row else None
+        return cursor.fetchone()
 
 
 def _claim_conditional(*, project: Project, reviewer, attempts: int = 20) -> int | None:
@@ -206,10 +221,11 @@ def decision_submit_and_claim(
     label: str = "",
     duration_ms: int | None = None,
     holding: Iterable[int] = (),
-) -> tuple[Decision, int | None]:
+) -> tuple[Decision, tuple | None]:
     """The desk's round trip: decide on a task and claim the next one in one transaction.
 
-    Returns the decision and the id of the reviewer's next task (None when the queue is empty).
+    Returns the decision and what the desk shows of the reviewer's next task (queue_sql.PAYLOAD's
+    row, for selectors.task_payload_from_row; None when the queue is empty).
     """
     with transaction.atomic():
         decision = _decision_record(
@@ -220,9 +236,9 @@ def decision_submit_and_claim(
             label=label,
             duration_ms=duration_ms,
         )
-        next_id = _claim_id(project=project, reviewer=reviewer, holding=holding)
+        next_row = _claim_payload_row(project=project, reviewer=reviewer, holding=holding)
     _decision_recorded(decision)
-    return decision, next_id
+    return decision, next_row
 
 
 def _decision_recorded(decision: Decision) -> None:
@@ -282,14 +298,24 @@ def _decision_record(
 def _task_lock(*, project: Project, task_id: int) -> ReviewTask | None:
     """Lock the task's row, with its prediction's label (``suggested``) and model version.
 
-    Raw SQL: the ORM's select_related join cost four times as much CPU as the statement.
+    Plain SQL: the ORM's select_related join cost four times as much CPU as the statement.
     """
-    lock = connection.features.has_select_for_update_of
-    sql = queue_sql.TASK_FOR_UPDATE if lock else queue_sql.TASK
-    task = next(iter(ReviewTask.objects.raw(sql, [task_id, project.pk])), None)
-    if task is not None:
-        task.project = project
+    sql = _task_sql(connection.features.has_select_for_update_of)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [task_id, project.pk])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    task = sql_rows.instance(ReviewTask, row)
+    task.suggested, task.suggested_by = row[-2:]
+    task.project = project
     return task
+
+
+@functools.cache
+def _task_sql(lock: bool) -> str:
+    sql = queue_sql.TASK_FOR_UPDATE if lock else queue_sql.TASK
+    return sql.format(task_columns=sql_rows.columns(ReviewTask, "t"))
 
 
 def _settle(*, task: ReviewTask, decision: Decision) -> None:
@@ -318,7 +344,8 @@ def _settle_in_one_statement(*, task: ReviewTask, decision: Decision) -> None:
     ORM's three statements cost more CPU to build than PostgreSQL spends running them. Same rows
     as decision.save() + _outcome_store() + task.save(); post_save receivers of Outcome do not
     run for a raw statement, so the one there is (webhooks) is called here (a test pins the
-    receiver list). Caller holds the transaction and the task's row lock.
+    receiver list), when the statement saw an active webhook. Caller holds the transaction and
+    the task's row lock.
     """
     from reviewapp import webhooks
 
@@ -342,13 +369,14 @@ def _settle_in_one_statement(*, task: ReviewTask, decision: Decision) -> None:
     try:
         with connection.cursor() as cursor:
             cursor.execute(queue_sql.SETTLE, params)
-            decision_id, outcome_id = cursor.fetchone()
+            decision_id, outcome_id, any_webhook = cursor.fetchone()
     except IntegrityError:  # the caller's whole transaction rolls back, as in _outcome_store
         raise DecisionRefused("This item already has a final outcome; nothing was changed.")
     decision.pk, decision.created_at = decision_id, now
     decision._state.adding, decision._state.db = False, connection.alias
     task.status, task.closed_at = TaskStatus.DONE, now
-    webhooks.outcome_finalised_on_commit(outcome_id)
+    if any_webhook:
+        webhooks.outcome_finalised_on_commit(outcome_id)
 
 
 def _normalise_verdict(

@@ -121,7 +121,7 @@ def decide_json(request: HttpRequest, slug: str) -> JsonResponse:
     """
     project = _project(request, slug)
     try:
-        _, next_id = queues.decision_submit_and_claim(
+        _, next_row = queues.decision_submit_and_claim(
             project=project,
             reviewer=request.user,
             **_decision_input(request),
@@ -130,7 +130,7 @@ def decide_json(request: HttpRequest, slug: str) -> JsonResponse:
     except ValidationError as exc:
         return JsonResponse({"ok": False, "error": " ".join(exc.messages)}, status=409)
     visible = suggestion_visible(stage=project.stage, kill_switch=project.kill_switch)
-    payload = selectors.task_payload_by_id(task_id=next_id, show_suggestion=visible)
+    payload = selectors.task_payload_from_row(next_row, show_suggestion=visible)
     return JsonResponse({"ok": True, "next": payload})
 
 

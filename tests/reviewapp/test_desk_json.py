@@ -19,11 +19,12 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 # decide.json on PostgreSQL: session, user, project with access (membership + permissions),
-# BEGIN, task lock, decision + outcome + task closed (one statement), claim (one statement),
-# COMMIT, webhook check, next payload. SQLite writes the decision, the outcome and the task in
-# three statements and claims in three (held task, candidate, conditional update). A change that
-# adds a query per decision has to raise these bounds on purpose.
-DECIDE_MAX_QUERIES = {"postgresql": 10, "sqlite": 14}
+# BEGIN, task lock, decision + outcome + task closed + any active webhook (one statement), claim
+# with the next task's payload (one statement), COMMIT. SQLite writes the decision, the outcome
+# and the task in three statements, claims in three (held task, candidate, conditional update),
+# then reads the payload and checks for webhooks. A change that adds a query per decision has to
+# raise these bounds on purpose.
+DECIDE_MAX_QUERIES = {"postgresql": 8, "sqlite": 14}
 
 
 def _tasks(project, n, *, label="2"):
@@ -227,3 +228,27 @@ def test_a_desk_decision_schedules_the_outcome_webhook(client, django_capture_on
     callbacks[0]()  # the after-commit fan-out the decision scheduled
     delivery = WebhookDelivery.objects.get()
     assert delivery.outcome_id == outcome.pk and delivery.payload["outcome"]["label"] == "7"
+
+
+def test_a_desk_decision_with_no_active_webhook_schedules_no_delivery(
+    client, django_capture_on_commit_callbacks
+):
+    from reviewapp import webhooks
+    from reviewapp.api.auth import api_client_create
+    from reviewapp.models import Webhook, WebhookDelivery
+
+    project = ProjectFactory()
+    _tasks(project, 2)
+    api_client, _ = api_client_create(name="crm", projects=[project])
+    Webhook.objects.create(
+        client=api_client,
+        url="http://127.0.0.1:9/hook",
+        secret=webhooks.webhook_secret_generate(),
+        is_active=False,
+    )
+    next_url, decide_url = _desk(client, project, ReviewerFactory())
+    task = client.get(next_url).json()["task"]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _decide(client, decide_url, task["id"], label="7").status_code == 200
+    assert Outcome.objects.get().label == "7"
+    assert not WebhookDelivery.objects.exists()

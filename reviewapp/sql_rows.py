@@ -1,0 +1,56 @@
+"""Model instances from the rows of plain SQL statements, without ``RawQuerySet``.
+
+``RawQuerySet`` works out on every query which column is which field (the cursor's description,
+the model's init order, the converters); on the desk's hot statements that cost more CPU than
+PostgreSQL spends running them (bench/review_cost.py). Here a statement selects the model's
+concrete columns in field order (``columns``), any extra columns after them, and ``instance``
+builds the model from the row with the converters the ORM applies to those fields.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import Model
+
+
+@functools.cache
+def _columns(model: type[Model], table_alias: str, vendor: str) -> str:
+    quote = connection.ops.quote_name
+    return ", ".join(f"{table_alias}.{quote(f.column)}" for f in model._meta.concrete_fields)
+
+
+def columns(model: type[Model], table_alias: str) -> str:
+    """``alias."col", ...`` for the model's concrete fields, in the order ``instance`` reads."""
+    return _columns(model, table_alias, connection.vendor)
+
+
+def _converters(model: type[Model], db) -> tuple:
+    """(index, converters, column) per field whose database value needs converting, as the ORM's
+    compiler finds them; kept on the connection, whose operations the converters are bound to."""
+    cache = db.__dict__.setdefault("_handoff_row_converters", {})
+    found = cache.get(model)
+    if found is None:
+        found = []
+        for index, field in enumerate(model._meta.concrete_fields):
+            column = field.get_col(model._meta.db_table)
+            functions = db.ops.get_db_converters(column)
+            functions += column.get_db_converters(db)
+            if functions:
+                found.append((index, tuple(functions), column))
+        found = cache[model] = tuple(found)
+    return found
+
+
+def instance(model: type[Model], row) -> Model:
+    """The model instance from a row whose first columns are ``columns(model, ...)``; columns after
+    them are the caller's to read."""
+    db = connections[DEFAULT_DB_ALIAS]
+    values = list(row[: len(model._meta.concrete_fields)])
+    for index, functions, column in _converters(model, db):
+        value = values[index]
+        for function in functions:
+            value = function(value, column, db)
+        values[index] = value
+    return model.from_db(db.alias, None, values)
