@@ -80,7 +80,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "reviewapp.csp_cached.CSPMiddleware",  # django-csp's, its header built once
 ]
 
 ROOT_URLCONF = "config.urls"
