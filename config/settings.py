@@ -132,6 +132,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "server_side_binding": True,
         "prepare_threshold": _prepare_threshold if _prepare_threshold > 0 else None,
     }
+    # Django's backend, its per-request health check passing without a round trip when the
+    # socket shows nothing from the server (see config/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth ---------------------------------------------------------------------------------------

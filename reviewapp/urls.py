@@ -5,17 +5,19 @@ from django.urls import path
 from reviewapp import views, views_desk, views_rollout, views_training
 
 urlpatterns = [
+    # The desk's JSON endpoints first: they take most requests, and URL resolution tries the
+    # patterns in order (no other pattern matches these paths).
+    path("projects/<slug:slug>/review/decide.json", views_desk.decide_json, name="desk-decide"),
+    path("projects/<slug:slug>/review/renew.json", views_desk.renew_json, name="desk-renew"),
+    path("projects/<slug:slug>/review/next.json", views_desk.next_json, name="desk-next"),
+    path("projects/<slug:slug>/review/undo.json", views_desk.undo_json, name="desk-undo"),
+    path("projects/<slug:slug>/review/stats.json", views_desk.stats_json, name="desk-stats"),
     path("", views.home, name="home"),
     path("projects/<slug:slug>/", views.project_detail, name="project"),
     path("projects/<slug:slug>/upload/", views.project_upload, name="upload"),
     path("projects/<slug:slug>/review/", views_desk.desk, name="desk"),
     path("projects/<slug:slug>/review/decide/", views_desk.decide_form, name="decide"),
     path("projects/<slug:slug>/review/undo/", views_desk.undo_form, name="undo"),
-    path("projects/<slug:slug>/review/next.json", views_desk.next_json, name="desk-next"),
-    path("projects/<slug:slug>/review/decide.json", views_desk.decide_json, name="desk-decide"),
-    path("projects/<slug:slug>/review/undo.json", views_desk.undo_json, name="desk-undo"),
-    path("projects/<slug:slug>/review/renew.json", views_desk.renew_json, name="desk-renew"),
-    path("projects/<slug:slug>/review/stats.json", views_desk.stats_json, name="desk-stats"),
     path("items/<int:item_id>/image/", views.item_image, name="item-image"),
     path("items/<int:item_id>/model-view.png", views.item_model_view, name="item-model-view"),
     path("projects/<slug:slug>/training/", views_training.training_home, name="training"),
