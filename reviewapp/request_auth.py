@@ -18,6 +18,8 @@ from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionS
 from django.db import connections, router
 from django.utils import timezone
 
+from reviewapp import sql_rows
+
 
 class SessionStore(DatabaseSessionStore):
     """The database session store, loading the session data with one fixed statement."""
@@ -39,38 +41,26 @@ class SessionStore(DatabaseSessionStore):
 
 
 class LeanModelBackend(ModelBackend):
-    """ModelBackend whose per-request user lookup is one fixed statement on PostgreSQL.
+    """ModelBackend whose per-request user lookup is one fixed statement (reviewapp.sql_rows).
 
-    Permissions, authentication and ``user_can_authenticate`` are ModelBackend's. Other
-    databases (SQLite returns dates as text, which the ORM converts) take the ORM's way.
+    Permissions, authentication and ``user_can_authenticate`` are ModelBackend's.
     """
 
     def get_user(self, user_id):
         user_model = get_user_model()
-        connection = connections[router.db_for_read(user_model)]
-        if connection.vendor != "postgresql":
-            return super().get_user(user_id)
-        select = _user_select(user_model)
-        if select is None:
-            return super().get_user(user_id)
-        sql, names = select
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [user_model._meta.pk.to_python(user_id)])
+        using = router.db_for_read(user_model)
+        with connections[using].cursor() as cursor:
+            cursor.execute(_user_sql(user_model, using), [user_model._meta.pk.to_python(user_id)])
             row = cursor.fetchone()
         if row is None:
             return None
-        user = user_model.from_db(connection.alias, names, row)
+        user = sql_rows.instance(user_model, row, using=using)
         return user if self.user_can_authenticate(user) else None
 
 
 @functools.cache
-def _user_select(user_model) -> tuple[str, list[str]] | None:
-    """The statement and attribute names, or None when a field converts what it reads."""
-    fields = user_model._meta.concrete_fields
-    if any(hasattr(field, "from_db_value") for field in fields):
-        return None
-    quote = connections[router.db_for_read(user_model)].ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
+def _user_sql(user_model, using: str) -> str:
+    quote = connections[using].ops.quote_name
     table, pk = quote(user_model._meta.db_table), quote(user_model._meta.pk.column)
-    sql = f"SELECT {columns} FROM {table} WHERE {pk} = %s"  # noqa: S608 - names from the model
-    return sql, [field.attname for field in fields]
+    columns = sql_rows.columns(user_model, "u", using)
+    return f"SELECT {columns} FROM {table} u WHERE u.{pk} = %s"  # noqa: S608 - the model's names

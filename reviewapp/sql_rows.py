@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import functools
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
 
 
 @functools.cache
-def _columns(model: type[Model], table_alias: str, vendor: str) -> str:
-    quote = connection.ops.quote_name
+def _columns(model: type[Model], table_alias: str, using: str) -> str:
+    quote = connections[using].ops.quote_name
     return ", ".join(f"{table_alias}.{quote(f.column)}" for f in model._meta.concrete_fields)
 
 
-def columns(model: type[Model], table_alias: str) -> str:
+def columns(model: type[Model], table_alias: str, using: str = DEFAULT_DB_ALIAS) -> str:
     """``alias."col", ...`` for the model's concrete fields, in the order ``instance`` reads."""
-    return _columns(model, table_alias, connection.vendor)
+    return _columns(model, table_alias, using)
 
 
 def _converters(model: type[Model], db) -> tuple:
@@ -43,10 +43,10 @@ def _converters(model: type[Model], db) -> tuple:
     return found
 
 
-def instance(model: type[Model], row) -> Model:
+def instance(model: type[Model], row, using: str = DEFAULT_DB_ALIAS) -> Model:
     """The model instance from a row whose first columns are ``columns(model, ...)``; columns after
     them are the caller's to read."""
-    db = connections[DEFAULT_DB_ALIAS]
+    db = connections[using]
     values = list(row[: len(model._meta.concrete_fields)])
     for index, functions, column in _converters(model, db):
         value = values[index]

@@ -8,7 +8,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.sessions.models import Session
-from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -118,7 +117,6 @@ def test_desk_answers_404_for_an_unknown_project_and_403_for_a_non_reviewer(clie
     assert other.name in response.content.decode()
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="checks the PostgreSQL statement")
 def test_lean_backend_reads_the_user_in_one_statement(django_assert_num_queries):
     user = UserFactory()
     with django_assert_num_queries(1):
