@@ -129,11 +129,6 @@ def _claim_skip_locked(*, project: Project, reviewer, holding: list[int]) -> tup
         "lease": now + _lease(),
         "holding": holding,
         "may_adjudicate": review_quality.may_adjudicate(reviewer),
-        "open": str(TaskStatus.OPEN),
-        "claimed": str(TaskStatus.CLAIMED),
-        "skip": str(Verdict.SKIP),
-        "double_review": str(ReviewReason.DOUBLE_REVIEW),
-        "adjudication": str(ReviewReason.ADJUDICATION),
     }
     with connection.cursor() as cursor:
         cursor.execute(queue_sql.CLAIM, params)
