@@ -49,7 +49,7 @@ def _site_policies() -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
 
 @receiver(setting_changed)
 def _policies_forget(*, setting: str, **kwargs) -> None:
-    if setting.startswith("CONTENT_SECURITY_POLICY") or setting == "DEBUG":
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
         _site_policies.cache_clear()
 
 

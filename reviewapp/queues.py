@@ -94,10 +94,10 @@ def _task_for_desk(task_id: int | None) -> ReviewTask | None:
 
 def _claim_id(*, project: Project, reviewer, holding: Iterable[int]) -> int | None:
     """Caller holds a transaction: the id of a task held or newly claimed by the reviewer."""
-    holding = [int(pk) for pk in holding]
     if connection.vendor == "postgresql":
         row = _claim_skip_locked(project=project, reviewer=reviewer, holding=holding)
         return None if row is None else row[0]
+    holding = [int(pk) for pk in holding]
     mine = _held_by(project=project, reviewer=reviewer, holding=holding)
     held = mine.values_list("pk", flat=True).first()
     if held is not None:
@@ -109,7 +109,6 @@ def _claim_payload_row(*, project: Project, reviewer, holding: Iterable[int]) ->
     """Caller holds a transaction: claim as _claim_id() does and return what the desk shows of
     the task (queue_sql.PAYLOAD's row), or None when there is nothing to claim."""
     if connection.vendor == "postgresql":
-        holding = [int(pk) for pk in holding]
         return _claim_skip_locked(project=project, reviewer=reviewer, holding=holding)
     task_id = _claim_id(project=project, reviewer=reviewer, holding=holding)
     if task_id is None:
@@ -119,7 +118,7 @@ def _claim_payload_row(*, project: Project, reviewer, holding: Iterable[int]) ->
         return cursor.fetchone()
 
 
-def _claim_skip_locked(*, project: Project, reviewer, holding: list[int]) -> tuple | None:
+def _claim_skip_locked(*, project: Project, reviewer, holding: Iterable[int]) -> tuple | None:
     """PostgreSQL: one statement, see queue_sql.CLAIM; the claimed task's payload row."""
     now = timezone.now()
     params = {
@@ -127,7 +126,7 @@ def _claim_skip_locked(*, project: Project, reviewer, holding: list[int]) -> tup
         "reviewer": reviewer.pk,
         "now": now,
         "lease": now + _lease(),
-        "holding": holding,
+        "holding": [int(pk) for pk in holding],
         "may_adjudicate": review_quality.may_adjudicate(reviewer),
     }
     with connection.cursor() as cursor:
