@@ -7,7 +7,7 @@ Run from the repository root (a throwaway test database is created and dropped):
 
 Items are held-out digits streamed by `reviewapp.simulation` (what `manage.py simulate_stream`
 runs) through the normal ingest path; each is predicted in this process by the worker's code
-(`tasks._predict_with` + `services.prediction_route`) and a drift check runs every
+(`prediction_service._predict_with` + `prediction_route`) and a drift check runs every
 HANDOFF_DRIFT_CHECK_EVERY items, as the worker would enqueue it, so the counts are exact.
 """
 
@@ -42,7 +42,8 @@ def _setup(database_url: str, tmp: Path):
 
 
 def _champion(tmp: Path, epochs: int):
-    from reviewapp import demo, ml
+    from reviewapp import ml
+    from reviewapp.demo import seed as demo
 
     records = demo.demo_records()[: demo.BASE_COUNT]
     return ml.train_and_save(
@@ -54,13 +55,13 @@ def _champion(tmp: Path, epochs: int):
 
 
 def _project(slug: str, artifact):
-    from reviewapp import services
     from reviewapp.models import Project, Stage
+    from reviewapp.rollout import versions
 
     project = Project.objects.create(
         slug=slug, name=slug, labels=list(artifact.metadata["labels"]), stage=Stage.AUTOMATED
     )
-    version = services.champion_register(project=project, artifact=artifact, reason="b")
+    version = versions.champion_register(project=project, artifact=artifact, reason="b")
     return project, version
 
 
@@ -68,14 +69,17 @@ def stream(project, version, *, shift: str, after: int, count: int, seed: int, r
     """Stream and check; returns (items from onset to first alarm or None, alarms, check ms)."""
     from django.conf import settings
 
-    from reviewapp import monitoring, services, simulation, tasks
+    from reviewapp.demo import stream as simulation
+    from reviewapp.monitoring import services as monitoring
 
     every = settings.HANDOFF_DRIFT_CHECK_EVERY
     state = {"n": 0, "alarm_at": None, "alarms": [], "check_ms": []}
 
     def on_item(item, shifted):
-        prediction = tasks._predict_with(item=item, version=version)
-        services.prediction_route(prediction=prediction)
+        from reviewapp.intake import prediction_service
+
+        prediction = prediction_service._predict_with(item=item, version=version)
+        prediction_service.prediction_route(prediction=prediction)
         state["n"] += 1
         if state["n"] % every == 0:
             started = time.perf_counter()
@@ -117,7 +121,8 @@ def signal_cost_ms(artifact, n: int = 200) -> tuple[float, float]:
     """(prediction ms per image incl. drift signals, of which drift signals) on held-out digits."""
     from mlcore import drift as ml_drift
     from mlcore import reference as ml_reference
-    from reviewapp import ml, simulation
+    from reviewapp import ml
+    from reviewapp.demo import stream as simulation
 
     images = [ml.load_image(r.path) for r in simulation.held_out_records()[:n]]
     predictor = ml.get_predictor(artifact_path=str(artifact.path), sha256=artifact.sha256)

@@ -73,8 +73,8 @@ def _seed(items: int):
 
 
 def _platform_run(project, params: dict) -> tuple[float, object]:
-    from reviewapp import training
     from reviewapp.models import ModelVersion, RunState, RunTrigger, TrainingRun
+    from reviewapp.training import services as training
 
     started = time.perf_counter()
     run = training.training_run_request(project=project, trigger=RunTrigger.MANUAL, params=params)

@@ -42,7 +42,7 @@ def _backend_cpu_us(pid: int) -> float:
 
 def _claim_sql(path: str | None) -> str:
     if path is None:
-        from reviewapp import queue_sql
+        from reviewapp.review import claim_sql as queue_sql
 
         return queue_sql.CLAIM
     spec = importlib.util.spec_from_file_location("queue_sql_under_test", path)

@@ -206,7 +206,7 @@ def _seed(n: int):
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from reviewapp.accounts import groups_ensure
+    from reviewapp.accounts.services import groups_ensure
     from reviewapp.models import Alias, AliasAssignment, ModelVersion, Project
 
     rng = random.Random(8)

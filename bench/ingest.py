@@ -43,13 +43,13 @@ def _setup(database_url: str, tmp: Path):
 
 
 def _project_with_champion(slug: str, artifact):
-    from reviewapp import services
     from reviewapp.models import Project, Stage
+    from reviewapp.rollout import versions
 
     project = Project.objects.create(
         slug=slug, name=slug, labels=list(artifact.metadata["labels"]), stage=Stage.SUPERVISED
     )
-    version = services.champion_register(project=project, artifact=artifact, reason="b")
+    version = versions.champion_register(project=project, artifact=artifact, reason="b")
     return project, version
 
 
@@ -60,7 +60,8 @@ def _batches(images: list[bytes], size: int):
 
 def bench_precomputed(http, project, version, images: list[bytes], batch: int) -> float:
     """Batch ingest plus storing and routing predictions computed beforehand (items/s)."""
-    from reviewapp import ml, services
+    from reviewapp import ml
+    from reviewapp.intake import prediction_service
     from reviewapp.models import Item
 
     decoded = [ml.load_image(io.BytesIO(data)) for data in images]
@@ -78,10 +79,10 @@ def bench_precomputed(http, project, version, images: list[bytes], batch: int) -
         assert response.status_code == 202, response.content
         for row in response.json()["results"]:
             item = Item.objects.get(pk=row["item"]["id"])
-            prediction, _ = services.prediction_record(
+            prediction, _ = prediction_service.prediction_record(
                 item=item, model_version=version, result=by_sha[item.sha256], latency_ms=0.0
             )
-            services.prediction_route(prediction=prediction)
+            prediction_service.prediction_route(prediction=prediction)
     return len(images) / (time.perf_counter() - started)
 
 

@@ -105,7 +105,8 @@ def _prepare(args, scale: dict):
     django.setup()
     from bench import replay_world as world
     from config.celery import app
-    from reviewapp import retraining, rollout
+    from reviewapp.rollout import services as rollout
+    from reviewapp.training import triggers as retraining
 
     app.control.purge()
     var = Path(env["HANDOFF_VAR_DIR"])
@@ -180,8 +181,8 @@ def _stream(args, w, plan, port: int) -> tuple[list[int], list[float]]:
 
 def _training_cancel(project_id: int) -> None:
     """Cancel the arm's unfinished training runs (reported as such in the results)."""
-    from reviewapp import training
     from reviewapp.models import RunState, TrainingRun
+    from reviewapp.training import services as training
 
     active = TrainingRun.objects.filter(
         project_id=project_id, state__in=[RunState.QUEUED, RunState.RUNNING]

@@ -197,8 +197,10 @@ class RolloutAdmin(threading.Thread):
             logger.warning("replay.admin.refused %s: HTTP %s %r", what, status, body[:160])
 
     def _act(self) -> None:
-        from reviewapp import rollout, rollout_selectors, services
         from reviewapp.models import ModelVersion, Project, RunState
+        from reviewapp.rollout import selectors as rollout_selectors
+        from reviewapp.rollout import services as rollout
+        from reviewapp.rollout import versions
 
         project = Project.objects.get(pk=self.project_id)
         promoted_here = rollout_selectors.last_automatic_demotion(project=project) is None
@@ -208,7 +210,7 @@ class RolloutAdmin(threading.Thread):
                 {"percent": 50, "reason": "gate passed: half of traffic"},
                 "traffic share 50%",
             )
-        champion, challenger = services.champion_of(project), rollout.challenger_of(project)
+        champion, challenger = versions.champion_of(project), rollout.challenger_of(project)
         fresh = (
             ModelVersion.objects.filter(project=project, training_run__state=RunState.SUCCEEDED)
             .exclude(pk__in=self.handled)

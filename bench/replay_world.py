@@ -216,10 +216,11 @@ def _user(username: str, group, *, staff: bool = False):
 
 def world_create(*, arm: Arm, artifact, base_records: list, reviewers: int, run: str) -> World:
     """A project configured for the arm, its champion v1, its users and an API token."""
-    from reviewapp import services
-    from reviewapp.accounts import groups_ensure
+    from reviewapp.accounts.services import groups_ensure
     from reviewapp.api.auth import api_client_create
+    from reviewapp.intake import services
     from reviewapp.models import ItemOrigin, Project
+    from reviewapp.rollout import versions
 
     reviewer_group, admin_group = groups_ensure()
     slug = f"replay-{arm.key}-{run}"
@@ -240,7 +241,7 @@ def world_create(*, arm: Arm, artifact, base_records: list, reviewers: int, run:
                 base_label=record.label,
                 enqueue_prediction=False,
             )
-    services.champion_register(
+    versions.champion_register(
         project=project,
         artifact=artifact,
         reason="replay: the model trained on the demo's base set",

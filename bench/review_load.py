@@ -63,7 +63,7 @@ def _seed(clients: int, items: int, run: str):
     """A project with `items` open shadow tasks and `clients` reviewers."""
     from django.contrib.auth import get_user_model
 
-    from reviewapp.accounts import groups_ensure
+    from reviewapp.accounts.services import groups_ensure
     from reviewapp.models import Item, Project, ReviewReason, ReviewTask
 
     reviewers_group, _ = groups_ensure()

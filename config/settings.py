@@ -80,7 +80,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "reviewapp.csp_cached.CSPMiddleware",  # django-csp's, its header built once
+    "reviewapp.fastpaths.csp.CSPMiddleware",  # django-csp's, its header built once
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -148,7 +148,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 # Django's database sessions, read with one plain statement per request (reviewapp/request_auth.py).
-SESSION_ENGINE = "reviewapp.request_auth"
+SESSION_ENGINE = "reviewapp.fastpaths.sessions"
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))
 
 # --- I18N / time ------------------------------------------------------------------------------
@@ -327,13 +327,13 @@ INSTALLED_APPS += ["axes"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as django-axes requires
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "reviewapp.request_auth.LeanModelBackend",  # ModelBackend, its user lookup one statement
+    "reviewapp.fastpaths.sessions.LeanModelBackend",  # ModelBackend, its user lookup one statement
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("HANDOFF_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("HANDOFF_LOGIN_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "reviewapp.views.login_locked_out"
+AXES_LOCKOUT_CALLABLE = "reviewapp.site.views.login_locked_out"
 LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # lockouts (WARNING), not every sign-in
 
 # --- Resilience (issue 10; see reviewapp/dispatch.py and reviewapp/media.py) ---------------------

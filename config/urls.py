@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from reviewapp import views_ops
+from reviewapp.site import ops as views_ops
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -17,5 +17,5 @@ urlpatterns = [
     path("", include("reviewapp.urls")),
 ]
 
-handler403 = "reviewapp.views.permission_denied"
-handler500 = "reviewapp.views_errors.server_error"
+handler403 = "reviewapp.site.views.permission_denied"
+handler500 = "reviewapp.site.errors.server_error"

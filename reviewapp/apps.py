@@ -7,20 +7,17 @@ from django.conf import settings
 from django.db.models.signals import post_migrate
 
 
-def _ensure_groups(sender, **kwargs) -> None:
-    from reviewapp.accounts import groups_ensure
-
-    groups_ensure()
-
-
 class ReviewappConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "reviewapp"
     verbose_name = "Handoff review"
 
     def ready(self) -> None:
-        post_migrate.connect(_ensure_groups, sender=self)
-        from reviewapp import signals  # noqa: F401 - connects the receivers
+        # Django loads models only after every app's module is imported, so the roles'
+        # module (which needs the auth models) is imported here, as Django's docs do.
+        from reviewapp.accounts.services import groups_ensure_after_migrate
+
+        post_migrate.connect(groups_ensure_after_migrate, sender=self)
 
         # kombu's filesystem transport needs its folders before the first message is sent.
         options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})

@@ -1,26 +1,32 @@
-"""Celery tasks: thin wrappers that take ids, re-fetch, and call a service.
+"""Celery tasks: thin wrappers that take ids and call one service each; nothing imports them.
 
-Task names are explicit and stable (pinned by a test): renaming one would strand queued
-messages.
+Task names are explicit and stable (pinned by a test, listed in ``reviewapp.jobs``, which is how
+services send them): renaming one would strand queued messages.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from reviewapp import dispatch, ml, monitoring, services, webhooks
-from reviewapp.models import Item, Prediction
+from reviewapp import jobs
+from reviewapp.intake import outbox, prediction_service
+from reviewapp.models import Alias, Project
+from reviewapp.monitoring import services as monitoring
+from reviewapp.review import webhooks
+from reviewapp.rollout import services as rollout
+from reviewapp.training import services as training
+from reviewapp.training import triggers as retraining
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(
-    name="reviewapp.predict_item",
+    name=jobs.PREDICT_ITEM,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError, InterfaceError),  # the database restarts: try again
@@ -30,96 +36,32 @@ logger = logging.getLogger(__name__)
 )
 def predict_item(item_id: int) -> str:
     """Predict one item with its project's champion, store the prediction, route it."""
-    item = Item.objects.select_related("project").filter(pk=item_id).first()
-    if item is None:
-        logger.warning("predict_item.missing item=%s", item_id)
-        return "missing"
-    champion = services.champion_of(item.project)
-    if champion is None:  # stays due: the sweeper tries again after the requeue delay
-        logger.warning("predict_item.no_champion item=%s project=%s", item_id, item.project.slug)
-        return "no-champion"
-    if item.predictions.filter(model_version=champion).exists():
-        prediction = item.predictions.get(model_version=champion)
-        services.prediction_route(
-            prediction=prediction, challenger_prediction=_challenger_predict(item)
-        )
-        dispatch.prediction_settle(item_id=item_id)
-        return "already-predicted"
-    prediction = _predict_with(item=item, version=champion)
-    services.prediction_route(
-        prediction=prediction, challenger_prediction=_challenger_predict(item)
-    )
-    monitoring.drift_check_maybe_enqueue(prediction=prediction)
-    dispatch.prediction_settle(item_id=item_id)
-    logger.info("predict_item.done item=%s label=%s", item_id, prediction.label)
-    return "predicted"
+    return prediction_service.item_predict(item_id=item_id)
 
 
-@shared_task(name="reviewapp.sweep_predictions", acks_late=True)
+@shared_task(name=jobs.SWEEP_PREDICTIONS, acks_late=True)
 def sweep_predictions() -> int:
     """Re-send overdue predictions (broker was down, message lost); scheduled by beat."""
-    return dispatch.predictions_sweep()
+    return outbox.predictions_sweep()
 
 
-def _predict_with(*, item: Item, version) -> Prediction:
-    """Predict one item with one model version and store it (once per pair)."""
-    existing = item.predictions.filter(model_version=version).first()
-    if existing is not None:
-        return existing
-    with item.image.open("rb") as handle:
-        image = ml.load_image(handle)
-    started = time.perf_counter()
-    (result,) = ml.predict_images(
-        artifact_path=version.artifact_path, sha256=version.sha256, images=[image]
-    )
-    latency_ms = (time.perf_counter() - started) * 1000
-    prediction, _ = services.prediction_record(
-        item=item, model_version=version, result=result, latency_ms=latency_ms
-    )
-    return prediction
-
-
-def _challenger_predict(item: Item) -> Prediction | None:
-    """The challenger predicts every item beside the champion (None without a challenger)."""
-    from reviewapp import rollout
-
-    challenger = rollout.challenger_of(item.project)
-    if challenger is None:
-        return None
-    try:
-        return _predict_with(item=item, version=challenger)
-    except ml.ArtifactError:
-        # A broken challenger must never stop the champion from acting.
-        logger.exception("predict_item.challenger_failed item=%s v=%s", item.pk, challenger.number)
-        return None
-
-
-@shared_task(name="reviewapp.train_model", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=jobs.TRAIN_MODEL, acks_late=True, reject_on_worker_lost=True)
 def train_model(run_id: int) -> str:
     """Execute one queued training run (routed to the `training` queue); redelivery is a no-op."""
-    from reviewapp import training
-
     version = training.training_run_execute(run_id=run_id)
     return f"v{version.number}" if version is not None else "not-registered"
 
 
-@shared_task(name="reviewapp.reap_training_runs", acks_late=True)
+@shared_task(name=jobs.REAP_TRAINING_RUNS, acks_late=True)
 def reap_training_runs(stale_seconds: float | None = None) -> int:
     """Fail training runs whose worker stopped sending heartbeats."""
-    from datetime import timedelta
-
-    from reviewapp import training
-
     stale = timedelta(seconds=stale_seconds) if stale_seconds else None
     return len(training.training_runs_reap(stale_after=stale))
 
 
-@shared_task(name="reviewapp.retrain_project", acks_late=True)
+@shared_task(name=jobs.RETRAIN_PROJECT, acks_late=True)
 def retrain_project(project_id: int, trigger: str = "schedule") -> int | None:
     """Scheduled or drift-triggered retraining of one project; refused while a run is active."""
-    from reviewapp import retraining
-    from reviewapp.models import Project
-
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         logger.warning("retrain_project.missing project=%s", project_id)
@@ -128,20 +70,15 @@ def retrain_project(project_id: int, trigger: str = "schedule") -> int | None:
     return run.pk if run is not None else None
 
 
-@shared_task(name="reviewapp.check_retrain_triggers", acks_late=True)
+@shared_task(name=jobs.CHECK_RETRAIN_TRIGGERS, acks_late=True)
 def check_retrain_triggers() -> list[int]:
     """Start runs in projects that collected enough new corrections."""
-    from reviewapp import retraining
-
     return retraining.training_check_corrections()
 
 
-@shared_task(name="reviewapp.rollout_check", acks_late=True)
+@shared_task(name=jobs.ROLLOUT_CHECK, acks_late=True)
 def rollout_check(project_id: int | None = None) -> list[dict]:
     """Periodic rollout check (Celery beat): sequential demotion check, auto-promotion."""
-    from reviewapp import rollout
-    from reviewapp.models import Project
-
     projects = (
         Project.objects.all() if project_id is None else Project.objects.filter(pk=project_id)
     )
@@ -150,7 +87,7 @@ def rollout_check(project_id: int | None = None) -> list[dict]:
 
 @shared_task(
     bind=True,
-    name="reviewapp.deliver_webhook",
+    name=jobs.DELIVER_WEBHOOK,
     acks_late=True,
     autoretry_for=webhooks.RETRYABLE,
     retry_backoff=settings.HANDOFF_WEBHOOK_BACKOFF_SECONDS,
@@ -164,11 +101,9 @@ def deliver_webhook(self, delivery_id: int) -> str:
     return webhooks.delivery_attempt(delivery_id=delivery_id, final=final)
 
 
-@shared_task(name="reviewapp.drift_check", acks_late=True)
+@shared_task(name=jobs.DRIFT_CHECK, acks_late=True)
 def drift_check(project_id: int) -> list[int]:
     """Run the drift checks of one project; returns the ids of the alarms it opened."""
-    from reviewapp.models import Project
-
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         logger.warning("drift_check.missing project=%s", project_id)
@@ -176,16 +111,14 @@ def drift_check(project_id: int) -> list[int]:
     return [alarm.pk for alarm in monitoring.drift_check_run(project=project)]
 
 
-@shared_task(name="reviewapp.drift_check_all", acks_late=True)
+@shared_task(name=jobs.DRIFT_CHECK_ALL, acks_late=True)
 def drift_check_all() -> int:
     """Celery beat: enqueue a drift check for every project that has a champion."""
-    from reviewapp.models import Alias, Project
-
     ids = list(
         Project.objects.filter(
             aliases__alias=Alias.CHAMPION, aliases__ended_at__isnull=True
         ).values_list("pk", flat=True)
     )
     for project_id in ids:
-        drift_check.delay(project_id)
+        jobs.job_send(jobs.DRIFT_CHECK, project_id)
     return len(ids)

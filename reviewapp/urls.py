@@ -2,7 +2,10 @@
 
 from django.urls import path
 
-from reviewapp import views, views_desk, views_rollout, views_training
+from reviewapp.review import views as views_desk
+from reviewapp.rollout import views as views_rollout
+from reviewapp.site import views
+from reviewapp.training import views as views_training
 
 urlpatterns = [
     # The desk's JSON endpoints first: they take most requests, and URL resolution tries the

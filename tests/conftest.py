@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from reviewapp.rollout import versions
+
 # Playwright's sync API runs an event loop in the test thread; the ORM calls in the same tests
 # are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -65,11 +67,10 @@ def tiny_artifact(tmp_path_factory, digit_records):
 @pytest.fixture
 def champion_project(db, tiny_artifact):
     """A project in the shadow stage with the tiny model as champion."""
-    from reviewapp import services
     from tests.factories import ProjectFactory
 
     project = ProjectFactory(labels=list(tiny_artifact.metadata["labels"]))
-    services.champion_register(project=project, artifact=tiny_artifact, reason="test champion")
+    versions.champion_register(project=project, artifact=tiny_artifact, reason="test champion")
     return project
 
 
@@ -153,9 +154,8 @@ def drift_artifact(tmp_path_factory, digit_records):
 @pytest.fixture
 def drift_project(db, drift_artifact):
     """A project in the shadow stage whose champion is the drift test model."""
-    from reviewapp import services
     from tests.factories import ProjectFactory
 
     project = ProjectFactory(labels=list(drift_artifact.metadata["labels"]))
-    services.champion_register(project=project, artifact=drift_artifact, reason="drift champion")
+    versions.champion_register(project=project, artifact=drift_artifact, reason="drift champion")
     return project

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from reviewapp import queues, rollout, services
+from reviewapp.intake import prediction_service
 from reviewapp.models import (
     Alias,
     Decision,
@@ -23,6 +23,9 @@ from reviewapp.models import (
     ReviewTask,
     Stage,
 )
+from reviewapp.review import services as queues
+from reviewapp.rollout import services as rollout
+from reviewapp.rollout import versions
 from tests.factories import (
     ItemFactory,
     ModelVersionFactory,
@@ -88,7 +91,7 @@ def dashboard_project_fill(*, hours: int = 12, per_hour: int = 10, leave_open: i
         gate_min_reviews=10,
     )
     version = ModelVersionFactory(project=project)
-    services.alias_set(project=project, alias=Alias.CHAMPION, model_version=version, reason="t")
+    versions.alias_set(project=project, alias=Alias.CHAMPION, model_version=version, reason="t")
     alias = project.aliases.get()
     alias.started_at = timezone.now() - timedelta(days=3)
     alias.save(update_fields=["started_at"])
@@ -118,7 +121,7 @@ def dashboard_project_fill(*, hours: int = 12, per_hour: int = 10, leave_open: i
             filled.model_ood += int(is_ood)
             if is_ood:
                 filled.ood_item_ids.append(prediction.item_id)
-            task = services.prediction_route(prediction=prediction)
+            task = prediction_service.prediction_route(prediction=prediction)
             if task is None:
                 filled.auto += 1
                 continue

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from PIL import Image
 
-from reviewapp.accounts import groups_ensure
+from reviewapp.accounts.services import groups_ensure
 from reviewapp.models import (
     Item,
     ItemOrigin,

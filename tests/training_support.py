@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from reviewapp import services
+from reviewapp.intake import services
 from reviewapp.models import ItemOrigin, Project
+from reviewapp.rollout import versions
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST_PARAMS = {"arch": "resnet18", "epochs": 1, "image_size": 32, "batch_size": 32, "device": "cpu"}
@@ -34,7 +35,7 @@ def labeled_project(*, records, artifact=None, slug: str = "retrain-digits") -> 
             enqueue_prediction=False,
         )
     if artifact is not None:
-        services.champion_register(project=project, artifact=artifact, reason="test champion")
+        versions.champion_register(project=project, artifact=artifact, reason="test champion")
     return project
 
 

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
-from reviewapp import dispatch, services
 from reviewapp.api.uploads import polyglot_reason
+from reviewapp.intake import outbox, prediction_service, services
 from reviewapp.models import ApiClient, Item, ItemOrigin, Project
 
 logger = logging.getLogger(__name__)
@@ -78,10 +78,8 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def _predict_in_thread(item_id: int) -> str:
-    from reviewapp.tasks import predict_item
-
     try:
-        return predict_item.run(item_id)
+        return prediction_service.item_predict(item_id=item_id)
     finally:
         connection.close()
 
@@ -104,7 +102,7 @@ def item_predict_within(*, item: Item, seconds: float) -> bool:
         logger.info("api.sync_predict.done item=%s result=%s", item.pk, result)
         return True
     item_id = item.pk
-    transaction.on_commit(lambda: dispatch.prediction_enqueue(item_id=item_id))
+    transaction.on_commit(lambda: outbox.prediction_enqueue(item_id=item_id))
     return False
 
 

@@ -11,11 +11,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviewapp import services
 from reviewapp.api import selectors, serializers, submission
 from reviewapp.api.auth import project_for_client
 from reviewapp.api.errors import Conflict, PayloadTooLarge
 from reviewapp.api.uploads import SafeMultiPartParser
+from reviewapp.intake import services
 
 ERRORS = {
     code: OpenApiResponse(description=text)

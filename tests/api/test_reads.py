@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from reviewapp import services
+from reviewapp.intake import services
 from reviewapp.models import DecidedBy, Item, Outcome
 from tests.api.conftest import Api
 from tests.factories import ProjectFactory, png_bytes

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reviewapp import services
+from reviewapp.intake import services
 from reviewapp.models import Outcome, Webhook
 from tests.api.conftest import Api
 from tests.factories import ProjectFactory, png_bytes

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from reviewapp import services, webhooks
+from reviewapp.intake import services
 from reviewapp.models import DecidedBy, DeliveryState, Outcome, Stage, Webhook, WebhookDelivery
+from reviewapp.review import webhooks
 from tests.api.conftest import Api
 from tests.conftest import wait_for
 from tests.factories import png_bytes

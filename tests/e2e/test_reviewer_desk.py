@@ -4,8 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from reviewapp import demo, services, tasks
+from reviewapp import tasks
+from reviewapp.demo import seed as demo
+from reviewapp.intake import services
 from reviewapp.models import Decision, Outcome, ReviewTask, Stage, Verdict
+from reviewapp.rollout import versions
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.browser
@@ -21,7 +24,7 @@ def demo_desk(live_server, settings, tiny_artifact, digit_records):
     settings.HANDOFF_DEMO_ADMIN_PASSWORD = PASSWORD + "-admin"
     admin, reviewer = demo.demo_users(lambda line: None)
     project = demo.demo_project(reviewer)
-    services.champion_register(project=project, artifact=tiny_artifact, reason="e2e")
+    versions.champion_register(project=project, artifact=tiny_artifact, reason="e2e")
     items = []
     for record in digit_records[1700:1703]:
         item, _ = services.item_ingest(

@@ -3,8 +3,10 @@ switch; a reviewer cannot reach these controls. Real browser, real server."""
 
 import pytest
 
-from reviewapp import queues, services
+from reviewapp.intake import prediction_service
 from reviewapp.models import Alias, Prediction, RolloutEvent, Stage
+from reviewapp.review import services as queues
+from reviewapp.rollout import versions
 from tests.factories import (
     ItemFactory,
     ModelVersionFactory,
@@ -30,7 +32,7 @@ def _reviewed(project, version, reviewer, n, label):
             ood_score=0.0,
             latency_ms=1.0,
         )
-        task = services.prediction_route(prediction=prediction)
+        task = prediction_service.prediction_route(prediction=prediction)
         queues.decision_submit(task=task, reviewer=reviewer, verdict="correct", label=label)
 
 
@@ -44,7 +46,7 @@ def rollout_project(live_server):
         priority_labels=[str(d) for d in range(2, 10)],
     )
     version = ModelVersionFactory(project=project)
-    services.alias_set(project=project, alias=Alias.CHAMPION, model_version=version, reason="e2e")
+    versions.alias_set(project=project, alias=Alias.CHAMPION, model_version=version, reason="e2e")
     reviewer = ReviewerFactory(username="rita")
     project.reviewers.add(reviewer)
     RolloutAdminFactory(username="ada")

@@ -11,14 +11,15 @@ import json
 import os
 import sys
 
+from reviewapp.rollout import versions
+
 PASSWORD = "resilience-password-123"  # noqa: S105 - throwaway test users
 
 
 def seed(spec: dict) -> dict:
     from django.contrib.auth import get_user_model
 
-    from reviewapp import services
-    from reviewapp.accounts import groups_ensure
+    from reviewapp.accounts.services import groups_ensure
     from reviewapp.api.auth import api_client_create
     from reviewapp.models import Alias, Project
 
@@ -33,13 +34,13 @@ def seed(spec: dict) -> dict:
         confidence_threshold=spec.get("confidence_threshold", 0.95),
         audit_rate=0.0,
     )
-    version = services.model_version_register(
+    version = versions.model_version_register(
         project=project,
         artifact_path=artifact["path"],
         sha256=artifact["sha256"],
         metadata=artifact["metadata"],
     )
-    services.alias_set(project=project, alias=Alias.CHAMPION, model_version=version, reason="t")
+    versions.alias_set(project=project, alias=Alias.CHAMPION, model_version=version, reason="t")
     users = get_user_model().objects
     admin = users.create_user("res-admin", password=PASSWORD)
     admin.groups.add(admins_group)

@@ -12,8 +12,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from reviewapp import queues
 from reviewapp.models import Decision, Outcome, ReviewReason, ReviewTask, TaskStatus, Verdict
+from reviewapp.review import services as queues
 from tests.factories import ItemFactory, ProjectFactory, ReviewerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,8 +12,9 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from reviewapp import queue_sql, queues
 from reviewapp.models import Decision, Item, ReviewReason, ReviewTask, TaskStatus, Verdict
+from reviewapp.review import claim_sql as queue_sql
+from reviewapp.review import services as queues
 from tests.factories import ProjectFactory, ReviewerFactory
 
 pytestmark = [

@@ -1,4 +1,4 @@
-"""reviewapp.csp_cached: the cached policy header is what django-csp's own middleware writes."""
+"""reviewapp.fastpaths.csp: the cached policy header is what django-csp's own middleware writes."""
 
 import pytest
 from csp.constants import HEADER, HEADER_REPORT_ONLY, NONCE
@@ -6,7 +6,7 @@ from csp.middleware import CSPMiddleware as StockCSPMiddleware
 from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 
-from reviewapp.csp_cached import CSPMiddleware
+from reviewapp.fastpaths.csp import CSPMiddleware
 
 POLICY = {"DIRECTIVES": {"default-src": ["'self'"], "img-src": ["'self'", "data:"]}}
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from reviewapp import dashboard_selectors as ds
+from reviewapp.monitoring import dashboard_selectors as ds
 from tests.dashboard_support import dashboard_project_fill, drift_history_add
 from tests.factories import ProjectFactory, ReviewerFactory
 

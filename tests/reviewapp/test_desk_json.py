@@ -7,8 +7,8 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from reviewapp import selectors
 from reviewapp.models import Decision, Outcome, ReviewTask, Stage, TaskStatus
+from reviewapp.review import selectors
 from tests.factories import (
     PredictionFactory,
     ProjectFactory,
@@ -209,9 +209,9 @@ def test_save_signal_receivers_are_the_ones_the_one_statement_settle_calls():
 
 
 def test_a_desk_decision_schedules_the_outcome_webhook(client, django_capture_on_commit_callbacks):
-    from reviewapp import webhooks
     from reviewapp.api.auth import api_client_create
     from reviewapp.models import Webhook, WebhookDelivery
+    from reviewapp.review import webhooks
 
     project = ProjectFactory()
     _tasks(project, 2)
@@ -233,9 +233,9 @@ def test_a_desk_decision_schedules_the_outcome_webhook(client, django_capture_on
 def test_a_desk_decision_with_no_active_webhook_schedules_no_delivery(
     client, django_capture_on_commit_callbacks
 ):
-    from reviewapp import webhooks
     from reviewapp.api.auth import api_client_create
     from reviewapp.models import Webhook, WebhookDelivery
+    from reviewapp.review import webhooks
 
     project = ProjectFactory()
     _tasks(project, 2)
@@ -257,7 +257,7 @@ def test_a_desk_decision_with_no_active_webhook_schedules_no_delivery(
 def test_item_urls_from_cached_parts_are_what_reverse_gives():
     from django.urls import set_script_prefix
 
-    from reviewapp.selectors import _item_url
+    from reviewapp.review.selectors import _item_url
 
     for prefix in ("/", "/handoff/"):
         set_script_prefix(prefix)

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from reviewapp import services
+from reviewapp.intake import services
 from reviewapp.models import Item
 from tests.factories import ProjectFactory, png_bytes
 

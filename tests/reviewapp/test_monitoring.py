@@ -13,7 +13,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from reviewapp import monitoring, monitoring_selectors, services, simulation, tasks
+from reviewapp import tasks
+from reviewapp.demo import stream as simulation
+from reviewapp.intake import services
 from reviewapp.models import (
     AlarmStatus,
     DriftAlarm,
@@ -27,6 +29,8 @@ from reviewapp.models import (
     Stage,
     TrainingRun,
 )
+from reviewapp.monitoring import selectors as monitoring_selectors
+from reviewapp.monitoring import services as monitoring
 
 WINDOW, EVERY = 100, 25
 

@@ -118,7 +118,7 @@ def test_staff_may_read_metrics_in_a_browser(client, settings):
 
 def test_json_log_lines_carry_event_and_fields():
     record = logging.LogRecord(
-        "reviewapp.queues",
+        "reviewapp.review.services",
         logging.INFO,
         __file__,
         1,
@@ -129,7 +129,7 @@ def test_json_log_lines_carry_event_and_fields():
     line = json.loads(JsonFormatter().format(record))
     assert line["event"] == "decision.recorded"
     assert line["task"] == "12" and line["verdict"] == "confirm"
-    assert line["level"] == "INFO" and line["logger"] == "reviewapp.queues"
+    assert line["level"] == "INFO" and line["logger"] == "reviewapp.review.services"
     plain = logging.LogRecord(
         "x", logging.WARNING, __file__, 1, "Something odd: %s", ("a=b",), None
     )

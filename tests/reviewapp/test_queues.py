@@ -5,7 +5,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from reviewapp import queues
 from reviewapp.models import (
     Decision,
     Outcome,
@@ -15,6 +14,7 @@ from reviewapp.models import (
     TaskStatus,
     Verdict,
 )
+from reviewapp.review import services as queues
 from tests.factories import (
     PredictionFactory,
     ProjectFactory,

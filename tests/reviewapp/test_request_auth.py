@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from reviewapp.request_auth import LeanModelBackend, SessionStore
+from reviewapp.fastpaths.sessions import LeanModelBackend, SessionStore
 from tests.factories import ProjectFactory, ReviewerFactory, ReviewTaskFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +93,7 @@ class GrantsReviewToEveryone:
 
 @override_settings(
     AUTHENTICATION_BACKENDS=[
-        "reviewapp.request_auth.LeanModelBackend",
+        "reviewapp.fastpaths.sessions.LeanModelBackend",
         f"{__name__}.GrantsReviewToEveryone",
     ]
 )
@@ -104,7 +104,7 @@ def test_a_backend_that_grants_permissions_turns_the_one_statement_check_off(cli
     ReviewTaskFactory(prediction__item__project=project)
     user = UserFactory()
     project.reviewers.add(user)
-    client.force_login(user, backend="reviewapp.request_auth.LeanModelBackend")
+    client.force_login(user, backend="reviewapp.fastpaths.sessions.LeanModelBackend")
     assert client.get(_desk_url(project)).status_code == 200
 
 

@@ -13,9 +13,10 @@ from django.db import OperationalError, transaction
 from django.test import RequestFactory
 from django.utils import timezone
 
-from reviewapp import dispatch, media, services, tasks
+from reviewapp import tasks
+from reviewapp.intake import media, outbox, services
 from reviewapp.models import Item, ItemOrigin
-from reviewapp.views_errors import server_error
+from reviewapp.site.errors import server_error
 from tests.factories import ProjectFactory, png_bytes
 
 pytestmark = pytest.mark.django_db
@@ -46,12 +47,12 @@ def test_sweeper_sends_only_overdue_items_and_pushes_them_back():
     later, _ = services.item_ingest(project=project, data=png_bytes(6), enqueue_prediction=False)
     Item.objects.filter(pk=overdue.pk).update(prediction_due_at=timezone.now() - timedelta(1))
     try:
-        assert dispatch.predictions_sweep() == 1
+        assert outbox.predictions_sweep() == 1
     finally:
         app.control.purge()
     overdue.refresh_from_db()
     assert overdue.prediction_due_at > timezone.now() + timedelta(seconds=60)
-    assert dispatch.predictions_sweep() == 0  # nothing is due any more
+    assert outbox.predictions_sweep() == 0  # nothing is due any more
 
 
 def test_a_failed_publish_or_insert_removes_what_was_written(media_dir):

@@ -5,7 +5,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from reviewapp import queues, selectors
 from reviewapp.models import (
     Decision,
     Outcome,
@@ -15,6 +14,8 @@ from reviewapp.models import (
     TrainingRun,
     Verdict,
 )
+from reviewapp.review import selectors
+from reviewapp.review import services as queues
 from tests.factories import (
     ItemFactory,
     PredictionFactory,
@@ -167,7 +168,7 @@ def test_reviewer_agreement_counts_gold_items_and_second_reviews():
 
 
 def test_admin_relabel_is_recorded_as_a_decision():
-    from reviewapp import review_quality
+    from reviewapp.review import quality as review_quality
 
     project = ProjectFactory()
     admin = RolloutAdminFactory()

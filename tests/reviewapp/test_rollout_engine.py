@@ -7,7 +7,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from reviewapp import queues, rollout, rollout_champion, rollout_selectors, services, tasks
+from reviewapp import tasks
+from reviewapp.intake import prediction_service
 from reviewapp.models import (
     Alias,
     DecidedBy,
@@ -18,6 +19,11 @@ from reviewapp.models import (
     RolloutEventKind,
     Stage,
 )
+from reviewapp.review import services as queues
+from reviewapp.rollout import champion as rollout_champion
+from reviewapp.rollout import selectors as rollout_selectors
+from reviewapp.rollout import services as rollout
+from reviewapp.rollout import versions
 from tests.factories import (
     ItemFactory,
     ModelVersionFactory,
@@ -40,7 +46,7 @@ def setup():
         priority_labels=[str(d) for d in range(2, 10)],  # only 0 and 1 are auto-decided
     )
     version = ModelVersionFactory(project=project)
-    services.alias_set(project=project, alias=Alias.CHAMPION, model_version=version, reason="t")
+    versions.alias_set(project=project, alias=Alias.CHAMPION, model_version=version, reason="t")
     reviewer = ReviewerFactory()
     project.reviewers.add(reviewer)
     return project, version, reviewer, RolloutAdminFactory()
@@ -61,7 +67,7 @@ def _feed(project, version, reviewer, n, *, label="0", agree=True, confidence=0.
             ood_score=0.0,
             latency_ms=1.0,
         )
-        task = services.prediction_route(prediction=prediction)
+        task = prediction_service.prediction_route(prediction=prediction)
         if task is None:
             continue
         human = label if agree else ("1" if label == "0" else "0")
@@ -227,7 +233,7 @@ def test_champion_history_is_answerable_for_any_past_date(setup):
         rollout_champion.champion_promote(project=project, actor=admin)
     rollout_champion.champion_promote(project=project, actor=admin, override_reason="hotfix")
     after = timezone.now()
-    assert services.champion_of(project) == v2 and rollout.challenger_of(project) is None
+    assert versions.champion_of(project) == v2 and rollout.challenger_of(project) is None
     at = rollout_selectors.alias_holder_at
     assert at(project=project, alias=Alias.CHAMPION, when=before).model_version == v1
     assert at(project=project, alias=Alias.CHAMPION, when=after).model_version == v2

@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-from reviewapp import routing
 from reviewapp.models import ReviewReason, Stage
-from reviewapp.rollout_policy import Policy, Scored
+from reviewapp.rollout import routing
+from reviewapp.rollout.policy import Policy, Scored
 
 LABELS = tuple(str(d) for d in range(10))
 CONFIDENT = Scored(label="3", confidence=0.99)

@@ -13,16 +13,8 @@ from pathlib import Path
 import pytest
 
 from mlcore import artifacts as ml_artifacts
-from reviewapp import (
-    ml,
-    queues,
-    rollout,
-    rollout_champion,
-    rollout_selectors,
-    services,
-    stats,
-    tasks,
-)
+from reviewapp import ml, tasks
+from reviewapp.intake import services
 from reviewapp.models import (
     DecidedBy,
     Outcome,
@@ -32,6 +24,11 @@ from reviewapp.models import (
     Stage,
     TaskStatus,
 )
+from reviewapp.review import services as queues
+from reviewapp.rollout import champion as rollout_champion
+from reviewapp.rollout import selectors as rollout_selectors
+from reviewapp.rollout import services as rollout
+from reviewapp.rollout import stats, versions
 from tests.factories import ProjectFactory, ReviewerFactory, RolloutAdminFactory
 
 logger = logging.getLogger(__name__)
@@ -143,7 +140,7 @@ def test_project_earns_automation_then_demotes_itself_when_the_model_breaks(
     )
     admin, reviewer = RolloutAdminFactory(), ReviewerFactory()
     project.reviewers.add(reviewer)
-    services.champion_register(project=project, artifact=scenario_artifact, reason="v1")
+    versions.champion_register(project=project, artifact=scenario_artifact, reason="v1")
     replay = Replay(project, digit_records[900:], reviewer)
 
     used = {}
@@ -182,7 +179,7 @@ def test_project_earns_automation_then_demotes_itself_when_the_model_breaks(
 
     # Degrade: a miswired model is forced in as champion (an override, logged).
     broken = _miswired_copy(scenario_artifact, tmp_path / "broken")
-    bad = services.model_version_register(
+    bad = versions.model_version_register(
         project=project,
         artifact_path=str(broken.path),
         sha256=broken.sha256,
@@ -194,7 +191,7 @@ def test_project_earns_automation_then_demotes_itself_when_the_model_breaks(
     rollout_champion.champion_promote(
         project=project, actor=admin, override_reason="simulated bad deploy"
     )
-    assert services.champion_of(project) == bad
+    assert versions.champion_of(project) == bad
 
     bound = stats.looks_to_detect(agreement=0.0, target=TARGET, alpha=1 - CONFIDENCE, window=200)
     measured = []

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from reviewapp import stats
+from reviewapp.rollout import stats
 
 Z95 = stats.z_one_sided(0.975)  # two-sided 95%
 

@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from reviewapp import services
 from reviewapp.models import Item, ModelVersion, Project, TrainingRun
+from reviewapp.rollout import versions
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,7 @@ def test_seed_twice_reuses_everything(settings, tmp_path, capsys):
     call_command("seed_demo", **options)
     first = capsys.readouterr().out
     project = Project.objects.get(slug="digits")
-    champion = services.champion_of(project)
+    champion = versions.champion_of(project)
     assert champion is not None and champion.number == 1
     assert Item.objects.filter(project=project, origin="base").count() == 150
     assert Item.objects.filter(project=project, origin="simulation").count() == 12

@@ -1,4 +1,4 @@
-"""reviewapp.sql_rows: model instances from plain SQL rows match what the ORM loads."""
+"""reviewapp.fastpaths.rows: model instances from plain SQL rows match what the ORM loads."""
 
 from datetime import timedelta
 
@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from reviewapp import sql_rows
+from reviewapp.fastpaths import rows as sql_rows
 from reviewapp.models import Project, ReviewTask, Stage, TaskStatus
 from tests.factories import ProjectFactory, ReviewerFactory, ReviewTaskFactory
 

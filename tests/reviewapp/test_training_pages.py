@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from reviewapp import evaluation, retraining, services, tasks, training
+from reviewapp import tasks
 from reviewapp.models import (
     Alias,
     Decision,
@@ -19,6 +19,10 @@ from reviewapp.models import (
     TrainingRun,
     Verdict,
 )
+from reviewapp.rollout import versions
+from reviewapp.training import evaluation
+from reviewapp.training import services as training
+from reviewapp.training import triggers as retraining
 from tests.factories import (
     ItemFactory,
     ModelVersionFactory,
@@ -211,7 +215,7 @@ def _replaced(run, holdout):
 
 def test_promote_goes_through_the_rollout_gate_after_make_challenger(client, project):
     champion = ModelVersionFactory(project=project, number=1)
-    services.alias_set(project=project, alias=Alias.CHAMPION, model_version=champion, reason="t")
+    versions.alias_set(project=project, alias=Alias.CHAMPION, model_version=champion, reason="t")
     admin = _login(client, RolloutAdminFactory())
     run = _succeeded_run(project, _holdout(100, 99, 97))
     page = admin.post(reverse("training-run-promote", args=[run.pk]), follow=True)
@@ -221,7 +225,7 @@ def test_promote_goes_through_the_rollout_gate_after_make_challenger(client, pro
     assert challenger.model_version.training_run_id == run.pk
     page = admin.post(reverse("training-run-promote", args=[run.pk]), follow=True)
     assert "gate does not pass" in page.content.decode()  # no reviewed shadow evidence yet
-    assert services.champion_of(project) == champion
+    assert versions.champion_of(project) == champion
 
 
 def test_wilson_interval_matches_the_textbook():

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from reviewapp import ml, snapshots, training
+from reviewapp import ml
 from reviewapp.models import (
     DecidedBy,
     Item,
@@ -18,6 +18,8 @@ from reviewapp.models import (
     RunTrigger,
     TrainingRun,
 )
+from reviewapp.training import services as training
+from reviewapp.training import snapshots
 from tests.factories import ItemFactory, ProjectFactory
 from tests.training_support import FAST_PARAMS, labeled_project
 

@@ -4,8 +4,9 @@ from datetime import timedelta
 
 import pytest
 
-from reviewapp import services, training
 from reviewapp.models import ModelVersion, RunState, RunTrigger, TrainingRun
+from reviewapp.rollout import versions
+from reviewapp.training import services as training
 from tests.conftest import wait_for
 from tests.training_support import FAST_PARAMS, labeled_project, training_worker_factory  # noqa: F401
 
@@ -18,7 +19,7 @@ def test_sigkill_mid_run_fails_the_run_and_a_retry_succeeds(
     tiny_artifact,
 ):
     project = labeled_project(records=digit_records[:200], artifact=tiny_artifact)
-    champion = services.champion_of(project)
+    champion = versions.champion_of(project)
     worker = training_worker_factory()
     run = training.training_run_request(
         project=project, trigger=RunTrigger.MANUAL, params=FAST_PARAMS | {"epochs": 4}
@@ -39,7 +40,7 @@ def test_sigkill_mid_run_fails_the_run_and_a_retry_succeeds(
     run.refresh_from_db()
     assert run.state == RunState.FAILED and "heartbeat" in run.error
     assert not ModelVersion.objects.filter(project=project).exclude(pk=champion.pk).exists()
-    assert services.champion_of(project) == champion
+    assert versions.champion_of(project) == champion
 
     training_worker_factory()
     retry = training.training_run_retry(run=run)
@@ -53,5 +54,5 @@ def test_sigkill_mid_run_fails_the_run_and_a_retry_succeeds(
     assert retry.state == RunState.SUCCEEDED, retry.error
     candidate = ModelVersion.objects.get(training_run=retry)
     assert candidate.metadata["dataset_hash"] == run.snapshot_hash
-    assert services.champion_of(project) == champion  # a candidate, not promoted
+    assert versions.champion_of(project) == champion  # a candidate, not promoted
     assert TrainingRun.objects.get(pk=run.pk).state == RunState.FAILED

@@ -8,8 +8,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from reviewapp import queues, services
+from reviewapp.intake import services
 from reviewapp.models import Outcome, Prediction, ReviewTask, Verdict
+from reviewapp.review import services as queues
 from tests.conftest import wait_for
 from tests.factories import ReviewerFactory
 

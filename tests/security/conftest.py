@@ -9,8 +9,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from reviewapp import services
 from reviewapp.api.auth import api_client_create
+from reviewapp.intake import services
 from reviewapp.models import (
     DecidedBy,
     Decision,
@@ -25,6 +25,7 @@ from reviewapp.models import (
     Webhook,
     WebhookDelivery,
 )
+from reviewapp.rollout import versions
 from tests.factories import (
     PredictionFactory,
     ProjectFactory,
@@ -111,7 +112,7 @@ def world(champion_project, settings) -> World:
 def _decided_item(project: Project, *, reviewer, webhook: Webhook) -> Outcome:
     """A second item of the project with a prediction, a done task, a decision, an outcome."""
     item, _ = services.item_ingest(project=project, data=png_bytes(103), enqueue_prediction=False)
-    prediction = PredictionFactory(item=item, model_version=services.champion_of(project))
+    prediction = PredictionFactory(item=item, model_version=versions.champion_of(project))
     task = ReviewTaskFactory(prediction=prediction, status=TaskStatus.DONE, claimed_by=reviewer)
     decision = Decision.objects.create(
         task=task, item=item, reviewer=reviewer, verdict=Verdict.CONFIRM, label="3"

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
-from reviewapp import services
+from reviewapp.rollout import versions
 from tests.factories import PredictionFactory, ReviewTaskFactory
 from tests.security.conftest import ROLES
 
@@ -87,7 +87,7 @@ def test_every_image_url_the_app_builds_goes_through_the_checked_view(world):
 
 def test_desk_payload_points_at_the_checked_view(world):
     prediction = PredictionFactory(
-        item=world.item_a, model_version=services.champion_of(world.project_a)
+        item=world.item_a, model_version=versions.champion_of(world.project_a)
     )
     ReviewTaskFactory(prediction=prediction)
     response = world.client("reviewer_a").get(reverse("desk-next", args=[world.project_a.slug]))

@@ -6,7 +6,7 @@ from here (the content is gone), and ingest never creates them (see reviewapp/me
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reviewapp import media
+from reviewapp.intake import media
 
 
 class Command(BaseCommand):

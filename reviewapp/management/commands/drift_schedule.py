@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from reviewapp import monitoring
+from reviewapp.monitoring import services as monitoring
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from reviewapp import dispatch
+from reviewapp.intake import outbox
 
 
 class Command(BaseCommand):
@@ -12,5 +12,5 @@ class Command(BaseCommand):
         parser.add_argument("--seconds", type=int, default=30, help="sweep interval, default 30")
 
     def handle(self, *args, **options):
-        name = dispatch.sweep_schedule_setup(every_seconds=options["seconds"])
+        name = outbox.sweep_schedule_setup(every_seconds=options["seconds"])
         self.stdout.write(f"beat entry: {name} (every {options['seconds']} s)")

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from reviewapp import rollout
+from reviewapp.rollout import services as rollout
 
 
 class Command(BaseCommand):

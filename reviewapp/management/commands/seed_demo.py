@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from reviewapp.demo import BASE_COUNT, STREAM_COUNT, seed_demo
+from reviewapp.demo.seed import BASE_COUNT, STREAM_COUNT, seed_demo
 
 
 class Command(BaseCommand):

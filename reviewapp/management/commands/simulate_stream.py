@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reviewapp import simulation
+from reviewapp.demo import stream as simulation
 from reviewapp.models import Project
 
 

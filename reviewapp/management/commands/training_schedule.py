@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reviewapp import retraining
 from reviewapp.models import Project
+from reviewapp.training import triggers as retraining
 
 
 class Command(BaseCommand):

@@ -1,0 +1,148 @@
+"""Media files written so that a crash never leaves a row without its file.
+
+An upload is written to a hidden temporary name in its final folder (fsynced), renamed to its
+content-addressed name inside the database transaction that inserts the row, and removed again
+when that transaction fails. A process killed midway leaves at most a ``.part`` file or a file
+without a row; ``manage.py check_media`` reports and repairs both.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.core.files.storage import default_storage
+
+from reviewapp.models import Item
+
+logger = logging.getLogger(__name__)
+
+TEMP_SUFFIX = ".part"
+
+
+class StorageUnavailable(Exception):
+    """Media storage refused a write (disk full, read-only, quota): nothing was stored."""
+
+    REASONS = {
+        errno.ENOSPC: "the media disk is full",
+        errno.EDQUOT: "the media quota is exhausted",
+        errno.EROFS: "the media storage is read-only",
+        errno.EFBIG: "the file is larger than the media storage allows",
+        errno.EACCES: "the media storage is not writable",
+        errno.EPERM: "the media storage is not writable",
+    }
+
+    def __init__(self, error: OSError) -> None:
+        reason = self.REASONS.get(error.errno or 0, f"the media storage failed ({error.strerror})")
+        super().__init__(f"The image was not stored: {reason}. Nothing was kept; try again later.")
+        self.errno = error.errno
+
+
+@dataclass
+class StagedFile:
+    """An upload written under a temporary name, waiting to be published."""
+
+    name: str
+    final: Path
+    temp: Path | None
+    published: bool = field(default=False)
+
+    def publish(self) -> None:
+        """Rename the temporary file to its final name (call inside the row's transaction)."""
+        if self.temp is None:
+            return
+        try:
+            os.replace(self.temp, self.final)
+            _fsync_dir(self.final.parent)
+        except OSError as exc:
+            raise StorageUnavailable(exc) from exc
+        self.temp, self.published = None, True
+
+    def discard(self) -> None:
+        """Remove what this upload wrote (the transaction failed); never raises."""
+        for path in (self.temp, self.final if self.published else None):
+            if path is not None:
+                _unlink_quietly(path)
+        self.temp, self.published = None, False
+
+
+def _unlink_quietly(path: Path) -> None:
+    """Remove a file we wrote; a failure (read-only disk) leaves it to check_media."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        logger.warning("media.unlink_failed path=%s errno=%s", path, exc.errno)
+
+
+def media_stage(*, name: str, data: bytes) -> StagedFile:
+    """Write `data` next to its final name under a temporary name; nothing when it exists."""
+    final = Path(default_storage.path(name))
+    if final.exists() and final.stat().st_size == len(data):
+        return StagedFile(name=name, final=final, temp=None)
+    temp = final.with_name(f".{final.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}")
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with temp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        _unlink_quietly(temp)
+        logger.error("media.write_failed name=%s errno=%s", name, exc.errno)
+        raise StorageUnavailable(exc) from exc
+    return StagedFile(name=name, final=final, temp=temp)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class MediaReport:
+    """What `media_check` found: leftovers, files without rows, rows without files."""
+
+    temp_files: list[str] = field(default_factory=list)
+    orphan_files: list[str] = field(default_factory=list)
+    missing_files: list[tuple[int, str]] = field(default_factory=list)
+    repaired: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return not (self.temp_files or self.orphan_files or self.missing_files)
+
+
+def media_check(*, repair: bool = False, min_age_seconds: float = 3600) -> MediaReport:
+    """Compare media/items with the Item rows; with `repair`, delete old leftovers and orphans.
+
+    Files younger than `min_age_seconds` are left alone: their upload may still be committing.
+    """
+    root = Path(default_storage.path("items"))
+    report = MediaReport()
+    known = set(Item.objects.values_list("image", flat=True))
+    cutoff = time.time() - min_age_seconds
+    for path in sorted(root.rglob("*")) if root.exists() else []:
+        if not path.is_file() or path.stat().st_mtime > cutoff:
+            continue
+        name = path.relative_to(root.parent).as_posix()
+        if path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX):
+            report.temp_files.append(name)
+        elif name not in known:
+            report.orphan_files.append(name)
+        else:
+            continue
+        if repair:
+            path.unlink(missing_ok=True)
+            report.repaired += 1
+    for pk, name in Item.objects.values_list("pk", "image").order_by("pk").iterator():
+        if not default_storage.exists(name):
+            report.missing_files.append((pk, name))
+    return report

@@ -1,0 +1,145 @@
+"""Intake: validate an upload fully and store it once per project, as its own outbox entry.
+
+Every function takes keyword-only arguments and leaves the prediction enqueue to after commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from PIL import Image, UnidentifiedImageError
+
+from reviewapp import ml
+from reviewapp.intake import media, outbox
+from reviewapp.models import (
+    Item,
+    ItemOrigin,
+    Project,
+    item_upload_path,
+)
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
+
+
+class IdempotencyConflict(ValidationError):
+    """The client key is already used by an item with different content."""
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    """An upload that decoded fully: its bytes, digest, format and size."""
+
+    data: bytes
+    sha256: str
+    extension: str
+    width: int
+    height: int
+
+
+def image_check(*, data: bytes, name: str = "upload") -> CheckedImage:
+    """Validate an uploaded image fully (format allowlist, size and pixel caps, full decode)."""
+    if not data:
+        raise ValidationError(f"{name}: the file is empty")
+    if len(data) > settings.HANDOFF_MAX_UPLOAD_BYTES:
+        limit_mb = settings.HANDOFF_MAX_UPLOAD_BYTES / 1024 / 1024
+        raise ValidationError(f"{name}: the file is larger than {limit_mb:.0f} MB")
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            fmt, (width, height) = header.format, header.size
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ValidationError(f"{name}: not an image we can read ({exc.__class__.__name__})")
+    except Image.DecompressionBombError as exc:
+        raise ValidationError(f"{name}: too many pixels ({exc})")
+    if fmt not in ALLOWED_FORMATS:
+        allowed = ", ".join(sorted(ALLOWED_FORMATS))
+        raise ValidationError(f"{name}: format {fmt} is not accepted (use {allowed})")
+    if width * height > settings.HANDOFF_MAX_IMAGE_PIXELS:
+        raise ValidationError(f"{name}: {width}x{height} has too many pixels")
+    if min(width, height) < 1 or max(width, height) / min(width, height) > 50:
+        raise ValidationError(f"{name}: absurd dimensions {width}x{height}")
+    try:
+        ml.load_image(io.BytesIO(data))  # full decode: truncated files fail here
+    except ml.ImageLoadError as exc:
+        raise ValidationError(f"{name}: {exc}")
+    return CheckedImage(
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        extension=ALLOWED_FORMATS[fmt],
+        width=width,
+        height=height,
+    )
+
+
+def item_ingest(
+    *,
+    project: Project,
+    data: bytes,
+    origin: str = ItemOrigin.UPLOAD,
+    client_key: str = "",
+    original_filename: str = "",
+    source: dict[str, Any] | None = None,
+    base_label: str = "",
+    enqueue_prediction: bool = True,
+) -> tuple[Item, bool]:
+    """Store an image once per project and enqueue its prediction; returns (item, created)."""
+    checked = image_check(data=data, name=original_filename or "upload")
+    if base_label and base_label not in project.labels:
+        raise ValidationError(f"label {base_label!r} is not one of {project.labels}")
+    existing = _existing_item(project=project, checked=checked, client_key=client_key)
+    if existing is not None:
+        return existing, False
+    item = Item(
+        project=project,
+        sha256=checked.sha256,
+        image_format=checked.extension,
+        width=checked.width,
+        height=checked.height,
+        key=client_key or checked.sha256,
+        client_key=client_key,
+        origin=origin,
+        base_label=base_label,
+        source=source or {},
+        original_filename=(original_filename or "")[:255],
+    )
+    if origin != ItemOrigin.BASE:  # the row is its own outbox entry until predicted
+        item.prediction_due_at = outbox.prediction_due_after_send()
+    staged = media.media_stage(name=item_upload_path(item, ""), data=checked.data)
+    item.image.name = staged.name
+    try:
+        with transaction.atomic():
+            item.save()
+            staged.publish()  # renamed before COMMIT: a committed row always has its file
+            if enqueue_prediction:
+                transaction.on_commit(lambda: outbox.prediction_enqueue(item_id=item.pk))
+    except IntegrityError:
+        staged.discard()
+        existing = _existing_item(project=project, checked=checked, client_key=client_key)
+        if existing is None:
+            raise
+        return existing, False
+    except BaseException:
+        staged.discard()
+        raise
+    logger.debug("item.ingested item=%s project=%s origin=%s", item.pk, project.slug, origin)
+    return item, True
+
+
+def _existing_item(*, project: Project, checked: CheckedImage, client_key: str) -> Item | None:
+    if client_key:
+        same_key = Item.objects.filter(project=project, client_key=client_key).first()
+        if same_key is not None:
+            if same_key.sha256 != checked.sha256:
+                raise IdempotencyConflict(
+                    f"idempotency key {client_key!r} was already used for different content"
+                )
+            return same_key
+    return Item.objects.filter(project=project, sha256=checked.sha256).first()

@@ -1,0 +1,112 @@
+"""Projects: one classification job, its label set and its rollout policy."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Stage(models.TextChoices):
+    SHADOW = "shadow", "Shadow (manual only)"
+    SUPERVISED = "supervised", "Supervised"
+    PARTIAL = "partial", "Partial automation"
+    AUTOMATED = "automated", "Automated"
+
+
+class Project(models.Model):
+    """One classification job: label set, rollout policy, data-refresh policy."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    labels = models.JSONField(help_text="Ordered list of class labels.")
+    priority_labels = models.JSONField(
+        default=list, blank=True, help_text="Labels that always reach a human first."
+    )
+    reviewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="review_projects"
+    )
+    # Rollout policy.
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.SHADOW)
+    confidence_threshold = models.FloatField(default=0.95)
+    ood_threshold = models.FloatField(null=True, blank=True)
+    traffic_share = models.FloatField(default=0.0, help_text="Share of traffic automated, 0-1.")
+    audit_rate = models.FloatField(default=0.05)
+    kill_switch = models.BooleanField(default=False)
+    gate_min_reviews = models.PositiveIntegerField(default=200)
+    gate_target_agreement = models.FloatField(default=0.95)
+    gate_confidence = models.FloatField(default=0.95)
+    # Rollout engine (see reviewapp/rollout.py).
+    class_thresholds = models.JSONField(
+        default=dict, blank=True, help_text="Per-class confidence thresholds; above 1: never auto."
+    )
+    ab_share = models.FloatField(default=0.0, help_text="Share of traffic the challenger acts on.")
+    auto_promote_after_hours = models.FloatField(
+        null=True, blank=True, help_text="Promote once the gate has passed this long (off: empty)."
+    )
+    gate_passing_since = models.DateTimeField(null=True, blank=True)
+    stage_entered_at = models.DateTimeField(default=timezone.now)
+    # Review quality.
+    double_review_rate = models.FloatField(
+        default=0.0, help_text="Share of human-decided items that get a second, blind review."
+    )
+    # Data-refresh policy for retraining.
+    refresh_max_age_days = models.PositiveIntegerField(null=True, blank=True)
+    refresh_per_class_cap = models.PositiveIntegerField(null=True, blank=True)
+    refresh_half_life_days = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Recency weighting: a human label this many days old is kept with odds 1/2.",
+    )
+    training_ood_as_class = models.BooleanField(
+        default=False, help_text="Train out-of-domain outcomes as their own class."
+    )
+    training_skip_corrupt = models.BooleanField(
+        default=False, help_text="Skip unreadable images (and say so) instead of failing the run."
+    )
+    retrain_every_corrections = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Start a run after this many new corrections."
+    )
+    # Drift monitoring (reviewapp/monitoring.py).
+    drift_retrain = models.BooleanField(
+        default=False, help_text="Start a retraining run when a drift alarm opens."
+    )
+    drift_audit_rate = models.FloatField(
+        default=0.25, help_text="Audit rate of auto-decided items while a drift alarm is open."
+    )
+    drift_alarm_open = models.BooleanField(
+        default=False, help_text="Set by the drift monitor while any alarm is open."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("review_items", "Can review items in the projects they are a reviewer of"),
+            ("manage_rollout", "Can change rollout stage, traffic, thresholds and aliases"),
+            ("trigger_training", "Can start and cancel training runs"),
+            ("upload_items", "Can upload items"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(traffic_share__gte=0) & Q(traffic_share__lte=1),
+                name="project_traffic_share_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(audit_rate__gte=0) & Q(audit_rate__lte=1),
+                name="project_audit_rate_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(ab_share__gte=0) & Q(ab_share__lte=1),
+                name="project_ab_share_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(drift_audit_rate__gte=0) & Q(drift_audit_rate__lte=1),
+                name="project_drift_audit_rate_0_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,94 @@
+"""Champion / challenger writes: enter a challenger, give it an A/B share, promote it (gated).
+
+The challenger predicts every item beside the champion (``reviewapp.tasks.predict_item``); the
+comparison on the same human-reviewed items is ``rollout_selectors.challenger_comparison``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from reviewapp.models import Alias, AliasAssignment, ModelVersion, Project, RolloutEventKind
+from reviewapp.rollout import selectors as rollout_selectors
+from reviewapp.rollout import versions
+from reviewapp.rollout.services import (
+    RolloutRefused,
+    _event,
+    _locked,
+    _require_reason,
+    _share_set,
+    challenger_of,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def challenger_set(
+    *, project: Project, model_version: ModelVersion, actor, reason: str
+) -> AliasAssignment:
+    """Enter a model version as challenger: it predicts every item in shadow beside the champion."""
+    reason = _require_reason(reason, "A challenger")
+    if model_version == rollout_selectors.alias_holder(project=project, alias=Alias.CHAMPION):
+        raise RolloutRefused("That version is the champion already.")
+    return versions.alias_set(
+        project=project,
+        alias=Alias.CHALLENGER,
+        model_version=model_version,
+        actor=actor,
+        reason=reason,
+    )
+
+
+def champion_promote(*, project: Project, actor, reason: str = "", override_reason: str = ""):
+    """Swap the challenger in as champion, atomically, when its gate passes (or by override)."""
+    with transaction.atomic():
+        locked = _locked(project)
+        challenger = challenger_of(locked)
+        if challenger is None:
+            raise RolloutRefused("There is no challenger to promote.")
+        gate = rollout_selectors.challenger_gate(project=locked, challenger=challenger)
+        override = (override_reason or "").strip()
+        if not gate.passed and not override:
+            raise RolloutRefused("The challenger's gate does not pass: " + "; ".join(gate.missing))
+        text = override if override and not gate.passed else (reason or "Challenger gate passed")
+        previous = rollout_selectors.alias_holder(project=locked, alias=Alias.CHAMPION)
+        now = timezone.now()
+        AliasAssignment.objects.filter(
+            project=locked, alias=Alias.CHALLENGER, ended_at__isnull=True
+        ).update(ended_at=now)
+        versions.alias_set(
+            project=locked, alias=Alias.CHAMPION, model_version=challenger, actor=actor, reason=text
+        )
+        if locked.ab_share:
+            locked.ab_share = 0.0
+            locked.save(update_fields=["ab_share"])
+        _event(
+            project=locked,
+            kind=RolloutEventKind.OVERRIDE
+            if override and not gate.passed
+            else RolloutEventKind.ALIAS,
+            actor=actor,
+            reason=text,
+            from_value=f"champion v{previous.number}" if previous else "",
+            to_value=f"champion v{challenger.number} (challenger retired)",
+            evidence={**gate.evidence(), "override": bool(override and not gate.passed)},
+        )
+    project.refresh_from_db()
+    return challenger
+
+
+def ab_share_set(*, project: Project, actor, share: float, reason: str) -> None:
+    """Set the sticky A/B share of traffic on which the challenger acts instead (0-1)."""
+    if share > 0 and challenger_of(project) is None:
+        raise RolloutRefused("There is no challenger to give traffic to.")
+    _share_set(
+        project=project,
+        actor=actor,
+        field="ab_share",
+        share=share,
+        reason=reason,
+        what="challenger A/B share",
+    )

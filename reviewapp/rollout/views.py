@@ -1,0 +1,228 @@
+"""Rollout admin pages: gates, controls, timeline, champion/challenger. Rollout admins only."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.views.decorators.http import require_GET, require_POST
+
+from reviewapp.accounts import permissions
+from reviewapp.models import Alias, ModelVersion, Project
+from reviewapp.rollout import champion as rollout_champion
+from reviewapp.rollout import selectors as rollout_selectors
+from reviewapp.rollout import services as rollout
+from reviewapp.rollout.forms import (
+    ChallengerForm,
+    KillSwitchForm,
+    PolicyForm,
+    PromoteForm,
+    ShareForm,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _admin_project(request: HttpRequest, slug: str) -> Project:
+    project = get_object_or_404(Project, slug=slug)
+    if not permissions.is_rollout_admin(request.user):
+        raise PermissionDenied(
+            "Only rollout admins (group 'rollout admins') can see and change a project's rollout."
+        )
+    return project
+
+
+def _refused(request: HttpRequest, exc: Exception) -> None:
+    messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+
+
+def _form_errors(request: HttpRequest, form) -> None:
+    messages.error(request, "Not changed: " + form.errors.as_text())
+
+
+def _as_of(text: str) -> datetime | None:
+    moment = parse_datetime(text) if text else None
+    if moment is None and text and parse_date(text):
+        moment = datetime.combine(parse_date(text), time.max)
+    if moment is not None and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+@require_GET
+def rollout_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    """Stage, gate numbers, audited accuracy, demotion check, controls and the audit log."""
+    project = _admin_project(request, slug)
+    as_of = _as_of(request.GET.get("as_of", ""))
+    context = {
+        "project": project,
+        "gate": rollout_selectors.gate_report(project=project),
+        "estimate": rollout_selectors.auto_accuracy_estimate(project=project),
+        "check": rollout_selectors.demotion_status(project=project),
+        "demotion": rollout_selectors.last_automatic_demotion(project=project),
+        "champion": rollout_selectors.alias_holder(project=project, alias=Alias.CHAMPION),
+        "challenger": rollout_selectors.alias_holder(project=project, alias=Alias.CHALLENGER),
+        "timeline": rollout_selectors.rollout_timeline(project=project),
+        "aliases": rollout_selectors.alias_history(project=project),
+        "as_of": as_of,
+        "champion_at": as_of
+        and rollout_selectors.alias_holder_at(project=project, alias=Alias.CHAMPION, when=as_of),
+        "promote_form": PromoteForm(),
+        "policy_form": PolicyForm.for_project(project),
+        "traffic_percent": round(project.traffic_share * 100, 2),
+    }
+    return render(request, "reviewapp/rollout.html", context)
+
+
+@require_POST
+def rollout_promote(request: HttpRequest, slug: str) -> HttpResponse:
+    """Promote one stage: with a passing gate, or with a written override reason."""
+    project = _admin_project(request, slug)
+    form = PromoteForm(request.POST)
+    if form.is_valid():
+        try:
+            stage = rollout.stage_promote(project=project, actor=request.user, **form.cleaned_data)
+            messages.success(request, f"Promoted to {stage}.")
+        except rollout.RolloutRefused as exc:
+            _refused(request, exc)
+    return redirect("rollout", slug=slug)
+
+
+@require_POST
+def rollout_kill_switch(request: HttpRequest, slug: str) -> HttpResponse:
+    """Turn the kill switch on (straight to shadow) or off."""
+    project = _admin_project(request, slug)
+    form = KillSwitchForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return redirect("rollout", slug=slug)
+    enabled = form.cleaned_data["enabled"]
+    rollout.kill_switch_set(
+        project=project, actor=request.user, enabled=enabled, reason=form.cleaned_data["reason"]
+    )
+    messages.warning(
+        request, "Kill switch ON: humans decide every item." if enabled else "Kill switch off."
+    )
+    return redirect("rollout", slug=slug)
+
+
+@require_POST
+def rollout_traffic(request: HttpRequest, slug: str) -> HttpResponse:
+    """Set the sticky traffic share for the partial stage."""
+    project = _admin_project(request, slug)
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return redirect("rollout", slug=slug)
+    rollout.traffic_share_set(
+        project=project,
+        actor=request.user,
+        share=form.cleaned_data["percent"] / 100,
+        reason=form.cleaned_data["reason"],
+    )
+    messages.success(request, f"Traffic share set to {form.cleaned_data['percent']:g}%.")
+    return redirect("rollout", slug=slug)
+
+
+@require_POST
+def rollout_policy(request: HttpRequest, slug: str) -> HttpResponse:
+    """Change thresholds, audit rate, priority labels and gate parameters."""
+    project = _admin_project(request, slug)
+    form = PolicyForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return redirect("rollout", slug=slug)
+    try:
+        changed = rollout.policy_set(
+            project=project,
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+            **form.changes(),
+        )
+        messages.success(request, f"Changed: {', '.join(changed) or 'nothing'}.")
+    except rollout.RolloutRefused as exc:
+        _refused(request, exc)
+    return redirect("rollout", slug=slug)
+
+
+@require_GET
+def rollout_challenger(request: HttpRequest, slug: str) -> HttpResponse:
+    """Champion vs challenger on the same human-reviewed items, with the controls."""
+    project = _admin_project(request, slug)
+    context = {
+        "project": project,
+        "comparison": rollout_selectors.challenger_comparison(project=project),
+        "champion": rollout_selectors.alias_holder(project=project, alias=Alias.CHAMPION),
+        "challenger": rollout_selectors.alias_holder(project=project, alias=Alias.CHALLENGER),
+        "versions": ModelVersion.objects.filter(project=project).order_by("-number"),
+        "ab_percent": round(project.ab_share * 100, 2),
+        "promote_form": PromoteForm(),
+    }
+    return render(request, "reviewapp/rollout_challenger.html", context)
+
+
+@require_POST
+def rollout_challenger_set(request: HttpRequest, slug: str) -> HttpResponse:
+    """Enter a model version as challenger (shadow beside the champion)."""
+    project = _admin_project(request, slug)
+    form = ChallengerForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return redirect("rollout-challenger", slug=slug)
+    version = get_object_or_404(
+        ModelVersion, project=project, number=form.cleaned_data["model_version"]
+    )
+    try:
+        rollout_champion.challenger_set(
+            project=project,
+            model_version=version,
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+        )
+        messages.success(request, f"v{version.number} is the challenger.")
+    except rollout.RolloutRefused as exc:
+        _refused(request, exc)
+    return redirect("rollout-challenger", slug=slug)
+
+
+@require_POST
+def rollout_ab_share(request: HttpRequest, slug: str) -> HttpResponse:
+    """Set the challenger's sticky A/B share of traffic."""
+    project = _admin_project(request, slug)
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return redirect("rollout-challenger", slug=slug)
+    try:
+        rollout_champion.ab_share_set(
+            project=project,
+            actor=request.user,
+            share=form.cleaned_data["percent"] / 100,
+            reason=form.cleaned_data["reason"],
+        )
+        messages.success(request, f"Challenger A/B share set to {form.cleaned_data['percent']:g}%.")
+    except rollout.RolloutRefused as exc:
+        _refused(request, exc)
+    return redirect("rollout-challenger", slug=slug)
+
+
+@require_POST
+def rollout_champion_promote(request: HttpRequest, slug: str) -> HttpResponse:
+    """Swap the challenger in as champion (gated, or by override with a reason)."""
+    project = _admin_project(request, slug)
+    form = PromoteForm(request.POST)
+    if form.is_valid():
+        try:
+            version = rollout_champion.champion_promote(
+                project=project, actor=request.user, **form.cleaned_data
+            )
+            messages.success(request, f"v{version.number} is the champion now.")
+        except rollout.RolloutRefused as exc:
+            _refused(request, exc)
+    return redirect("rollout-challenger", slug=slug)

@@ -1,0 +1,157 @@
+"""Pages: parse the request, call one service or selector, respond."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import get_conditional_response, patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from reviewapp import ml
+from reviewapp.accounts import permissions
+from reviewapp.intake import services
+from reviewapp.models import Item, ItemOrigin, Project
+from reviewapp.monitoring import dashboard
+from reviewapp.review import selectors
+from reviewapp.review.forms import UploadForm
+from reviewapp.rollout import versions
+
+logger = logging.getLogger(__name__)
+
+CONTENT_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "bmp": "image/bmp",
+}
+PRIVATE_IMAGE_MAX_AGE = 300  # seconds; the desk's prefetch needs only seconds
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """403 page that says what is missing."""
+    reason = str(exception) if exception and str(exception) else "You lack a permission."
+    return render(request, "403.html", {"reason": reason}, status=403)
+
+
+def login_locked_out(request: HttpRequest, response=None, credentials=None) -> HttpResponse:
+    """django-axes' answer to a locked-out sign-in: 429, who, for how long, what to do."""
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    context = {"username": username, "limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes}
+    return render(request, "registration/locked_out.html", context, status=429)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The projects this user can see, with their queues."""
+    projects = [
+        {"project": p, "queue": sum(selectors.queue_counts(project=p).values())}
+        for p in permissions.visible_projects(request.user)
+    ]
+    return render(request, "reviewapp/home.html", {"projects": projects})
+
+
+@require_GET
+def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """The project dashboard: stage and gate, quality and operations over time, drift, errors."""
+    project = get_object_or_404(Project, slug=slug)
+    permissions.require_project_access(request.user, project)
+    context = {
+        "project": project,
+        "champion": versions.champion_of(project),
+        "summary": selectors.project_summary(project=project),
+        "dash": dashboard.project_dashboard(project=project),
+        "outcomes": selectors.recent_outcomes(project=project, limit=10),
+        "form": UploadForm(),
+        "can_upload": request.user.has_perm("reviewapp.upload_items"),
+    }
+    return render(request, "reviewapp/project.html", context)
+
+
+@require_POST
+def project_upload(request: HttpRequest, slug: str) -> HttpResponse:
+    """Accept one or more image uploads; each bad file is named and nothing of it is stored."""
+    project = get_object_or_404(Project, slug=slug)
+    permissions.require_upload(request.user, project)
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for error in form.errors.get("images", []):
+            messages.error(request, error)
+        return redirect("project", slug=slug)
+    added = 0
+    for upload in form.cleaned_data["images"]:
+        try:
+            _, created = services.item_ingest(
+                project=project,
+                data=upload.read(),
+                origin=ItemOrigin.UPLOAD,
+                original_filename=upload.name,
+                source={"uploaded_by": request.user.get_username()},
+            )
+        except ValidationError as exc:
+            messages.error(request, "; ".join(exc.messages))
+            continue
+        added += int(created)
+        if not created:
+            messages.info(request, f"{upload.name}: already in the project, not added twice.")
+    if added:
+        messages.success(request, f"{added} image(s) added; predictions are on their way.")
+    return redirect("project", slug=slug)
+
+
+def _item_for(request: HttpRequest, item_id: int) -> Item:
+    item = get_object_or_404(Item.objects.select_related("project"), pk=item_id)
+    permissions.require_project_access(request.user, item.project)
+    return item
+
+
+@require_GET
+def item_image(request: HttpRequest, item_id: int) -> HttpResponse:
+    """The stored image, streamed only to users who may see its project (never a public URL)."""
+    item = _item_for(request, item_id)
+    etag = f'"{item.sha256}"'  # the file is content-addressed: same item, same bytes
+    if (not_modified := get_conditional_response(request, etag=etag)) is not None:
+        return _private_image_headers(not_modified, etag=etag)
+    try:
+        handle = item.image.open("rb")
+    except FileNotFoundError:
+        raise Http404("The image file is missing from storage.")
+    response = FileResponse(handle, content_type=CONTENT_TYPES.get(item.image_format))
+    response["Content-Disposition"] = f'inline; filename="item-{item.pk}.{item.image_format}"'
+    return _private_image_headers(response, etag=etag)
+
+
+def _private_image_headers(response: HttpResponse, *, etag: str) -> HttpResponse:
+    """Browser-only caching, short enough that a reviewer removed from a project loses access."""
+    response["ETag"] = etag
+    response["Cache-Control"] = f"private, max-age={PRIVATE_IMAGE_MAX_AGE}"
+    patch_vary_headers(response, ["Cookie"])
+    return response
+
+
+@require_http_methods(["GET"])
+def item_model_view(request: HttpRequest, item_id: int) -> HttpResponse:
+    """The image as the champion model saw it (after resize, crop or pad)."""
+    item = _item_for(request, item_id)
+    champion = versions.champion_of(item.project)
+    if champion is None:
+        raise Http404("This project has no champion model yet.")
+    etag = f'"{item.sha256[:32]}-{champion.sha256[:32]}"'
+    if (not_modified := get_conditional_response(request, etag=etag)) is not None:
+        return _private_image_headers(not_modified, etag=etag)
+    with item.image.open("rb") as handle:
+        image = ml.load_image(handle)
+    view = ml.render_model_view(
+        artifact_path=champion.artifact_path, sha256=champion.sha256, image=image
+    )
+    buffer = io.BytesIO()
+    view.save(buffer, format="PNG")
+    response = HttpResponse(buffer.getvalue(), content_type="image/png")
+    return _private_image_headers(response, etag=etag)

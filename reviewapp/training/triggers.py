@@ -1,0 +1,121 @@
+"""Automatic retraining triggers (new corrections, schedule, drift alarm) and their beat setup.
+
+An automatic trigger never runs beside an active run: it is refused (logged, returns None), and
+the next check or schedule tick tries again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from reviewapp.models import Decision, Project, RunTrigger, TrainingRun, Verdict
+from reviewapp.training import services as training
+
+logger = logging.getLogger(__name__)
+
+REAPER_TASK = "reviewapp.reap_training_runs"
+CORRECTIONS_TASK = "reviewapp.check_retrain_triggers"
+PROJECT_TASK = "reviewapp.retrain_project"
+
+
+def training_trigger(*, project: Project, trigger: str, reason: str = "") -> TrainingRun | None:
+    """Request a run for an automatic trigger; None (and a log line) when one is active."""
+    try:
+        run = training.training_run_request(project=project, trigger=trigger)
+    except ValidationError as exc:
+        logger.info(
+            "training.trigger_refused project=%s trigger=%s why=%s",
+            project.slug,
+            trigger,
+            " ".join(exc.messages),
+        )
+        return None
+    if reason:
+        training._log(run.pk, f"triggered: {reason}")
+    return run
+
+
+def corrections_since_last_run(*, project: Project) -> int:
+    """Reviewer corrections (not undone) since the project's last training run was created."""
+    last = TrainingRun.objects.filter(project=project).order_by("-created_at").first()
+    corrections = Decision.objects.filter(
+        item__project=project, verdict=Verdict.CORRECT, undone_at__isnull=True
+    )
+    if last is not None:
+        corrections = corrections.filter(created_at__gt=last.created_at)
+    return corrections.count()
+
+
+def training_check_corrections() -> list[int]:
+    """Start a run in every project that collected its 'retrain every N corrections'."""
+    started = []
+    for project in Project.objects.filter(retrain_every_corrections__isnull=False):
+        count = corrections_since_last_run(project=project)
+        if count < project.retrain_every_corrections:
+            continue
+        run = training_trigger(
+            project=project,
+            trigger=RunTrigger.CORRECTIONS,
+            reason=f"{count} new corrections (threshold {project.retrain_every_corrections})",
+        )
+        if run is not None:
+            started.append(run.pk)
+    return started
+
+
+def training_on_drift(*, project: Project, reason: str) -> TrainingRun | None:
+    """Retrain because a drift alarm fired (call this from the drift monitor)."""
+    return training_trigger(project=project, trigger=RunTrigger.DRIFT, reason=f"drift: {reason}")
+
+
+def training_schedule_setup(*, check_seconds: int = 60) -> list[str]:
+    """Create or update the beat entries: the heartbeat reaper and the corrections check."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every, _ = IntervalSchedule.objects.get_or_create(
+        every=check_seconds, period=IntervalSchedule.SECONDS
+    )
+    names = []
+    for name, task in (
+        ("Fail training runs without heartbeat", REAPER_TASK),
+        ("Retrain after N new corrections", CORRECTIONS_TASK),
+    ):
+        PeriodicTask.objects.update_or_create(
+            name=name, defaults={"task": task, "interval": every, "crontab": None}
+        )
+        names.append(name)
+    return names
+
+
+def training_schedule_project(*, project: Project, crontab: str, enabled: bool = True) -> str:
+    """A cron schedule ("m h dom mon dow") that retrains one project; editable in the admin."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    fields = crontab.split()
+    if len(fields) != 5:
+        raise ValidationError(f"{crontab!r} is not a 5-field cron expression")
+    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    with transaction.atomic():
+        schedule, _ = CrontabSchedule.objects.get_or_create(
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            month_of_year=month_of_year,
+            day_of_week=day_of_week,
+        )
+        name = f"Retrain {project.slug} on schedule"
+        PeriodicTask.objects.update_or_create(
+            name=name,
+            defaults={
+                "task": PROJECT_TASK,
+                "crontab": schedule,
+                "interval": None,
+                "kwargs": json.dumps({"project_id": project.pk, "trigger": RunTrigger.SCHEDULE}),
+                "enabled": enabled,
+            },
+        )
+    return name
