@@ -105,8 +105,7 @@ def _prepare(args, scale: dict):
     django.setup()
     from bench import replay_world as world
     from config.celery import app
-    from reviewapp.rollout import services as rollout
-    from reviewapp.training import triggers as retraining
+    from reviewapp import beat
 
     app.control.purge()
     var = Path(env["HANDOFF_VAR_DIR"])
@@ -128,8 +127,7 @@ def _prepare(args, scale: dict):
         )
     train_seconds = time.perf_counter() - started
     plain = world.artifact_without_ood(source=Path(champion.path), dest=var / "champion-no-ood")
-    rollout.rollout_schedule_setup(check_seconds=5)
-    retraining.training_schedule_setup(check_seconds=10)
+    beat.beat_entries_setup(seconds={"rollout": 5, "training": 10})
     arms = world.arms_all(
         gate_min_reviews=args.gate_min_reviews,
         gate_target=args.gate_target,

@@ -287,7 +287,7 @@ HANDOFF_PREDICT_DEVICE = os.environ.get("HANDOFF_PREDICT_DEVICE", "cpu")
 HANDOFF_TRAIN_DEVICE = os.environ.get("HANDOFF_TRAIN_DEVICE", "")  # empty: CUDA when available
 HANDOFF_REVIEW_LEASE_SECONDS = int(os.environ.get("HANDOFF_REVIEW_LEASE_SECONDS", "300"))
 # A training worker beats every few seconds; a run silent for longer than the stale limit is
-# failed by the reaper (reviewapp.reap_training_runs, scheduled by `manage.py training_schedule`).
+# failed by the reaper (reviewapp.reap_training_runs, scheduled by `manage.py beat_setup`).
 HANDOFF_TRAINING_HEARTBEAT_SECONDS = float(
     os.environ.get("HANDOFF_TRAINING_HEARTBEAT_SECONDS", "10")
 )

@@ -8,10 +8,9 @@ mkdir -p var
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput -v 0
 python manage.py seed_demo
-python manage.py rollout_schedule      # periodic demotion / auto-promotion checks (beat)
-python manage.py training_schedule     # reaper of dead training runs, retrain triggers (beat)
-python manage.py prediction_schedule   # re-send predictions the broker missed (beat)
-python manage.py drift_schedule        # drift checks of every project (beat)
+# Beat entries (idempotent): prediction sweeper, rollout checks, training reaper and retrain
+# triggers, drift checks of every project.
+python manage.py beat_setup
 
 pids=()
 stop() {

@@ -364,20 +364,3 @@ def project_check(*, project: Project) -> dict[str, Any]:
     demoted = demotion_check(project=project)
     promoted = None if demoted else auto_promote_check(project=project)
     return {"project": project.slug, "demoted": demoted, "promoted": promoted}
-
-
-ROLLOUT_CHECK_TASK = "reviewapp.rollout_check"
-
-
-def rollout_schedule_setup(*, check_seconds: int = 300) -> str:
-    """Create or update the beat entry of the periodic rollout check; returns its name."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    every, _ = IntervalSchedule.objects.get_or_create(
-        every=check_seconds, period=IntervalSchedule.SECONDS
-    )
-    name = "Rollout check: demotion and auto-promotion"
-    PeriodicTask.objects.update_or_create(
-        name=name, defaults={"task": ROLLOUT_CHECK_TASK, "interval": every, "crontab": None}
-    )
-    return name

@@ -6,20 +6,14 @@ the next check or schedule tick tries again.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 
 from reviewapp.models import Decision, Project, RunTrigger, TrainingRun, Verdict
 from reviewapp.training import services as training
 
 logger = logging.getLogger(__name__)
-
-REAPER_TASK = "reviewapp.reap_training_runs"
-CORRECTIONS_TASK = "reviewapp.check_retrain_triggers"
-PROJECT_TASK = "reviewapp.retrain_project"
 
 
 def training_trigger(*, project: Project, trigger: str, reason: str = "") -> TrainingRun | None:
@@ -70,52 +64,3 @@ def training_check_corrections() -> list[int]:
 def training_on_drift(*, project: Project, reason: str) -> TrainingRun | None:
     """Retrain because a drift alarm fired (call this from the drift monitor)."""
     return training_trigger(project=project, trigger=RunTrigger.DRIFT, reason=f"drift: {reason}")
-
-
-def training_schedule_setup(*, check_seconds: int = 60) -> list[str]:
-    """Create or update the beat entries: the heartbeat reaper and the corrections check."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    every, _ = IntervalSchedule.objects.get_or_create(
-        every=check_seconds, period=IntervalSchedule.SECONDS
-    )
-    names = []
-    for name, task in (
-        ("Fail training runs without heartbeat", REAPER_TASK),
-        ("Retrain after N new corrections", CORRECTIONS_TASK),
-    ):
-        PeriodicTask.objects.update_or_create(
-            name=name, defaults={"task": task, "interval": every, "crontab": None}
-        )
-        names.append(name)
-    return names
-
-
-def training_schedule_project(*, project: Project, crontab: str, enabled: bool = True) -> str:
-    """A cron schedule ("m h dom mon dow") that retrains one project; editable in the admin."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
-    fields = crontab.split()
-    if len(fields) != 5:
-        raise ValidationError(f"{crontab!r} is not a 5-field cron expression")
-    minute, hour, day_of_month, month_of_year, day_of_week = fields
-    with transaction.atomic():
-        schedule, _ = CrontabSchedule.objects.get_or_create(
-            minute=minute,
-            hour=hour,
-            day_of_month=day_of_month,
-            month_of_year=month_of_year,
-            day_of_week=day_of_week,
-        )
-        name = f"Retrain {project.slug} on schedule"
-        PeriodicTask.objects.update_or_create(
-            name=name,
-            defaults={
-                "task": PROJECT_TASK,
-                "crontab": schedule,
-                "interval": None,
-                "kwargs": json.dumps({"project_id": project.pk, "trigger": RunTrigger.SCHEDULE}),
-                "enabled": enabled,
-            },
-        )
-    return name

@@ -93,7 +93,7 @@ class Stack:
 
     def start_beat(self, *, sweep_seconds: int = 2):
         """`celery beat` with the database scheduler and a fast prediction sweep."""
-        self.manage("prediction_schedule", "--seconds", str(sweep_seconds))
+        self.manage("beat_setup", "--prediction-seconds", str(sweep_seconds))
         command = [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"]
         command += ["--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"]
         command += ["--pidfile=", "-s", str(self.folder / "beat-schedule")]

@@ -197,7 +197,7 @@ def test_simulate_stream_command_reuses_held_out_images_under_distinct_keys(
 def test_drift_schedule_creates_the_beat_entry_once():
     from django_celery_beat.models import PeriodicTask
 
-    call_command("drift_schedule", seconds=600)
-    call_command("drift_schedule", seconds=600)
+    call_command("beat_setup", drift_seconds=600)
+    call_command("beat_setup", drift_seconds=600)
     (entry,) = PeriodicTask.objects.filter(task="reviewapp.drift_check_all")
     assert entry.interval.every == 600 and entry.enabled

@@ -118,11 +118,11 @@ def test_full_media_is_a_507_with_the_reason():
     assert "disk is full" in json.loads(response.content)["error"]["message"]
 
 
-def test_sweeper_task_name_is_pinned_and_scheduled_by_its_command():
+def test_sweeper_task_name_is_pinned_and_scheduled_by_beat_setup():
     from django.core.management import call_command
     from django_celery_beat.models import PeriodicTask
 
     assert tasks.sweep_predictions.name == "reviewapp.sweep_predictions"
-    call_command("prediction_schedule", "--seconds", "45")
+    call_command("beat_setup", "--prediction-seconds", "45")
     entry = PeriodicTask.objects.get(task="reviewapp.sweep_predictions")
     assert entry.enabled and entry.interval.every == 45

@@ -170,7 +170,7 @@ def test_drift_and_schedule_triggers_are_refused_while_a_run_is_active(project):
 
 
 def test_beat_entries_are_created_and_editable(project):
-    call_command("training_schedule", "--project", project.slug, "--cron", "30 2 * * 1")
+    call_command("beat_setup", "--project", project.slug, "--cron", "30 2 * * 1")
     names = set(PeriodicTask.objects.values_list("task", flat=True))
     assert {"reviewapp.reap_training_runs", "reviewapp.check_retrain_triggers"} <= names
     entry = PeriodicTask.objects.get(task="reviewapp.retrain_project")
