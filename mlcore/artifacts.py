@@ -24,15 +24,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 
 import mlcore
-
-if TYPE_CHECKING:
-    from mlcore.train import TrainedModel
+from mlcore.model import TrainedModel
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def trained_metadata(model: "TrainedModel", extra_metadata: dict | None = None) -> dict:
+def trained_metadata(model: TrainedModel, extra_metadata: dict | None = None) -> dict:
     """The metadata.json content describing a trained model."""
     return json_safe(
         {
@@ -121,9 +122,8 @@ def trained_metadata(model: "TrainedModel", extra_metadata: dict | None = None) 
 
 
 def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
-    from safetensors.torch import save
-
-    return save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, {"format": "pt"})
+    contiguous = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    return save_safetensors(contiguous, {"format": "pt"})
 
 
 def _write_synced(path: Path, data: bytes) -> None:
@@ -142,7 +142,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def artifact_files(model: "TrainedModel", extra_metadata: dict | None = None) -> dict[str, bytes]:
+def artifact_files(model: TrainedModel, extra_metadata: dict | None = None) -> dict[str, bytes]:
     """The bytes of every file of an artifact except the manifest."""
     metadata = trained_metadata(model, extra_metadata)
     return {
@@ -162,7 +162,7 @@ def manifest_bytes(files: dict[str, bytes]) -> bytes:
 
 
 def save_artifact(
-    model: "TrainedModel", dest: str | Path, *, extra_metadata: dict | None = None
+    model: TrainedModel, dest: str | Path, *, extra_metadata: dict | None = None
 ) -> Artifact:
     """Write a trained model as a new artifact directory at `dest` (which must not exist)."""
     dest = Path(dest)
@@ -270,12 +270,9 @@ def load_artifact(path: str | Path) -> Artifact:
 
 def load_tensors(artifact: Artifact, name: str) -> dict[str, torch.Tensor]:
     """Load a verified safetensors file of an artifact (never unpickles)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
     data = artifact.read_verified(name)
     try:
-        return load(data)
+        return load_safetensors(data)
     except (SafetensorError, ValueError) as exc:
         raise ArtifactError(
             f"{artifact.path / name} is not a valid safetensors file: {exc}"

@@ -85,6 +85,8 @@ def _print_progress(progress) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and save an artifact."""
+    # Deferred in every command: torch (and here fastai) load only for the command that runs,
+    # so `--help` and argument errors answer at once.
     from mlcore.artifacts import save_artifact
     from mlcore.data import records_from_folder
     from mlcore.train import TrainConfig, train
@@ -112,6 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Print one prediction per image."""
+    # Deferred: torch loads only when a prediction is asked for.
     from mlcore.predict import Predictor
 
     predictor = Predictor.from_artifact(args.artifact, device=args.device)
@@ -128,6 +131,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Print metrics and write the confusion-matrix plot."""
+    # Deferred: torch loads only when an evaluation is asked for.
     from mlcore.data import is_validation, records_from_folder
     from mlcore.evaluate import evaluate_records
     from mlcore.interpret import plot_confusion_matrix
@@ -150,6 +154,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
     """Render the digits demo data set."""
+    # Deferred: torch (through mlcore.data) and scikit-learn load only for this command.
     from mlcore.demo import render_digits
 
     records = render_digits(args.dest, size=args.size, limit=args.limit)
@@ -172,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # Deferred until the arguments parsed: these modules import torch.
     from mlcore.artifacts import ArtifactError
     from mlcore.images import ImageLoadError
 

@@ -1,11 +1,12 @@
-"""Records, the stable validation split, and fastai DataLoaders built from them.
+"""Records and the stable validation split (no fastai: serving and the web process use this).
 
 The split is a pure function of (seed, item key): an item's side never changes when the dataset
 grows or is reordered. fastai's `RandomSplitter` instead permutes the *current* item list with the
 seed, so adding one item reshuffles everything and old validation items leak into training (and
 validation metrics of successive model versions stop being comparable).
 
-This module does not import fastai; `build_dataloaders` loads `mlcore.loaders` on first use.
+The fastai DataLoaders over records are built by `mlcore.loaders`, which imports this module;
+this module never imports it back.
 """
 
 import hashlib
@@ -14,18 +15,13 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mlcore.images import ImageLoadError, load_rgb
-
-if TYPE_CHECKING:
-    from fastai.data.core import DataLoaders
 
 __all__ = [
     "AUGMENT_PRESETS",
     "ImageLoadError",
     "Record",
-    "build_dataloaders",
     "is_validation",
     "label_vocab",
     "load_rgb",
@@ -97,15 +93,3 @@ def records_from_folder(root: str | os.PathLike) -> list[Record]:
 def label_vocab(records: Iterable[Record]) -> list[str]:
     """Sorted list of distinct labels."""
     return sorted({r.label for r in records})
-
-
-def build_dataloaders(records: Sequence[Record], **options) -> "DataLoaders":
-    """fastai DataLoaders over records with the stable key-hash split.
-
-    Options are those of ``mlcore.loaders.make_dataloaders`` (image_size, resize_method,
-    pad_mode, augment, batch_size, valid_pct, seed, device, aug_strengths, num_workers); the
-    import is deferred so that this module stays free of fastai.
-    """
-    from mlcore.loaders import make_dataloaders
-
-    return make_dataloaders(records, **options)

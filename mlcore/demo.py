@@ -21,6 +21,7 @@ def digit_image(pixels: np.ndarray, size: int = 32) -> Image.Image:
 
 def load_digit_arrays(limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return (images Nx8x8, integer targets N) of scikit-learn's digits, the first `limit`."""
+    # Deferred: scikit-learn is slow to import and only the demo data needs it.
     from sklearn.datasets import load_digits
 
     digits = load_digits()

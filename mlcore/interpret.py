@@ -126,6 +126,7 @@ def plot_confusion_matrix(
     normalize: bool = False,
 ) -> bytes:
     """A readable confusion-matrix plot (counts in cells) as PNG or SVG bytes."""
+    # Deferred: matplotlib is slow to import and only plotting needs it.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -1,4 +1,8 @@
-"""fastai pieces of the data pipeline: the resize item transform, augmentation and DataLoaders."""
+"""fastai pieces of the data pipeline: the resize item transform, augmentation and DataLoaders.
+
+This is the only mlcore module besides training that imports fastai; `mlcore.data` (records and
+the split) stays free of it, and the dependency points one way: loaders -> data.
+"""
 
 import logging
 import random
@@ -95,7 +99,7 @@ def _validate_options(records: Sequence[Record], resize_method: str, pad_mode: s
         raise ValueError(f"record keys must be unique; duplicated: {sorted(duplicated)[:3]}")
 
 
-def make_dataloaders(
+def build_dataloaders(
     records: Sequence[Record],
     *,
     image_size: int,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 import torchvision.models as tvm
+from safetensors.torch import load_file
 from torch import nn
 
 logger = logging.getLogger(__name__)
@@ -100,8 +101,6 @@ def read_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             f"weights file {path} does not exist (weights are never downloaded)"
         )
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         return load_file(str(path))
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):

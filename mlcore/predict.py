@@ -1,7 +1,7 @@
 """Serving: a Predictor built from an artifact, in plain torch (no fastai, no pickles).
 
 Preprocessing is `mlcore.images.Preprocessing`, the very function the validation DataLoader uses
-(`mlcore.data.ModelResize` at the centre position, then the same normalisation).
+(`mlcore.loaders.ModelResize` at the centre position, then the same normalisation).
 """
 
 import logging
@@ -9,7 +9,6 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,11 +27,9 @@ from mlcore.artifacts import (
 )
 from mlcore.calibration import softmax
 from mlcore.images import ImageLoadError, ImageSource, Preprocessing, describe_source, load_rgb
+from mlcore.model import TrainedModel
 from mlcore.nets import build_network, forward_with_features
 from mlcore.reference import image_statistics
-
-if TYPE_CHECKING:
-    from mlcore.train import TrainedModel
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +151,7 @@ class Predictor:
         )
 
     @classmethod
-    def from_trained(cls, trained: "TrainedModel", *, device: str | None = None) -> "Predictor":
+    def from_trained(cls, trained: TrainedModel, *, device: str | None = None) -> "Predictor":
         """Wrap an in-memory trained model (same outputs as its saved artifact)."""
         device = device or str(next(trained.model.parameters()).device)
         return cls(

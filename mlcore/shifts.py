@@ -60,6 +60,7 @@ def apply_shift(images: Sequence[Image.Image], shift: str) -> list[Image.Image]:
 
 def sample_photos() -> list[Image.Image]:
     """The two photographs that ship with scikit-learn, as RGB images."""
+    # Deferred: scikit-learn is slow to import and only the far-OOD photos need it.
     from sklearn.datasets import load_sample_images
 
     return [Image.fromarray(arr).convert("RGB") for arr in load_sample_images().images]

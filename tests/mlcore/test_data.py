@@ -8,8 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from mlcore.data import Record, build_dataloaders, is_validation, load_rgb, split_records
+from mlcore.data import Record, is_validation, load_rgb, split_records
 from mlcore.images import ImageLoadError, Preprocessing, resize_for_model
+from mlcore.loaders import build_dataloaders
 
 
 def _keys(n: int, start: int = 0) -> list[str]:
