@@ -92,7 +92,8 @@ def _plain_fastai(run, params: dict) -> float:
     from fastai.metrics import accuracy
     from fastai.vision.learner import vision_learner
 
-    from mlcore.data import Record, build_dataloaders
+    from mlcore.data import Record
+    from mlcore.loaders import build_dataloaders
     from mlcore.nets import ARCHITECTURES
     from reviewapp.models import Item
 

@@ -1,7 +1,8 @@
 """The one bridge between reviewapp and mlcore: loading predictors, training, demo data.
 
 Predictors are loaded once per process and cached by model version sha256; nothing is loaded at
-import time.
+import time. The web process never loads fastai: ``mlcore.train`` (the fastai training loop) is
+imported only inside ``train_and_save``, which runs on the training worker.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 
 from mlcore import artifacts as ml_artifacts
@@ -22,9 +24,10 @@ from mlcore import drift as ml_drift
 from mlcore import drift_reference as ml_drift_reference
 from mlcore import images as ml_images
 from mlcore import interpret as ml_interpret
+from mlcore import model as ml_model
+from mlcore import nets as ml_nets
 from mlcore import predict as ml_predict
 from mlcore import shifts as ml_shifts
-from mlcore import train as ml_train
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ _DRIFT_REFERENCES: dict[str, ml_drift.Reference] = {}
 ImageLoadError = ml_data.ImageLoadError
 ArtifactError = ml_artifacts.ArtifactError
 PredictionResult = ml_predict.PredictionResult
-TrainingCancelled = ml_train.TrainingCancelled
+TrainingCancelled = ml_model.TrainingCancelled
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,10 @@ def train_and_save(
     extra_metadata: dict[str, Any] | None = None,
 ) -> ml_artifacts.Artifact:
     """Train a model on records with params (TrainConfig fields) and save it atomically."""
-    config = ml_train.TrainConfig(**params)
+    # Deferred: mlcore.train loads fastai, which only the training worker needs.
+    from mlcore import train as ml_train
+
+    config = ml_model.TrainConfig(**params)
     ml_records = [ml_data.Record(path=r.path, label=r.label, key=r.key) for r in records]
     trained = ml_train.train(
         ml_records,
@@ -121,7 +127,7 @@ def is_validation(key: str, *, seed: int, valid_pct: float) -> bool:
 
 def training_device(requested: str | None) -> str:
     """The device a training run uses: the requested one, else CUDA when available, else CPU."""
-    return str(ml_train.resolve_device(requested or None))
+    return str(ml_model.resolve_device(requested or None))
 
 
 def predict_paths(
@@ -151,13 +157,12 @@ def top_losses(
 
 def confusion_png(*, matrix: list, labels: Sequence[str], title: str) -> bytes:
     """The confusion matrix as a PNG picture."""
-    import numpy as np
 
     return ml_interpret.plot_confusion_matrix(np.asarray(matrix), list(labels), title=title)
 
 
 TRAINING_CHOICES: dict[str, tuple[str, ...]] = {
-    "arch": tuple(ml_train.ARCHITECTURES),
+    "arch": tuple(ml_nets.ARCHITECTURES),
     "resize_method": tuple(ml_images.RESIZE_METHODS),
     "augment": tuple(ml_data.AUGMENT_PRESETS),
 }

@@ -12,7 +12,7 @@ import pytest
 
 from reviewapp.intake import services
 from reviewapp.models import DecidedBy, DeliveryState, Outcome, Stage, Webhook, WebhookDelivery
-from reviewapp.review import webhooks
+from reviewapp.review import outcomes, webhooks
 from tests.api.conftest import Api
 from tests.conftest import wait_for
 from tests.factories import png_bytes
@@ -133,7 +133,7 @@ def _human_outcome(api: Api, seed: int) -> Outcome:
     item, _ = services.item_ingest(
         project=api.project, data=png_bytes(seed), enqueue_prediction=False
     )
-    return Outcome.objects.create(item=item, label="cat", decided_by=DecidedBy.HUMAN)
+    return outcomes.outcome_create(item_id=item.pk, label="cat", decided_by=DecidedBy.HUMAN)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,12 +14,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        for entry in beat.PERIODIC:
+        for group in beat.GROUPS:
+            defaults = sorted({entry.seconds for entry in beat.PERIODIC if entry.group == group})
             parser.add_argument(
-                f"--{entry.group}-seconds",
+                f"--{group}-seconds",
                 type=int,
-                dest=f"{entry.group}_seconds",
-                help=f"interval of the {entry.group} entries (default {entry.seconds})",
+                dest=f"{group}_seconds",
+                help=f"interval of the {group} entries (default {defaults[0]})",
             )
         parser.add_argument("--project", help="slug of a project to retrain on a cron schedule")
         parser.add_argument("--cron", default="0 3 * * *", help='cron fields, default "0 3 * * *"')
