@@ -1,7 +1,7 @@
 """Server-side charts for the dashboard: matplotlib (Agg, object API) drawn to inline SVG.
 
-Matplotlib is imported on first use, never when a view module loads. Each chart is cached by a
-hash of exactly the data it draws, so an unchanged project costs no drawing at all, and a
+Only the object API is used (``Figure``, no pyplot), so no GUI backend ever loads. Each chart is
+cached by a hash of exactly the data it draws, so an unchanged project costs no drawing at all, and a
 changed one is never shown stale. Text stays text (``svg.fonttype: none``) so the browser and
 the tests can read it; each chart's ids get their own prefix so several inline SVGs on one page
 never share an id (clip paths would mix).
@@ -19,9 +19,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import matplotlib
 from django.core.cache import cache
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+from matplotlib import dates
+from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +47,6 @@ def _figure(
     bottom: float = 0.35,
 ):
     """A figure with fixed margins in inches (a layout engine would double the drawing time)."""
-    from matplotlib.figure import Figure
 
     figure = Figure(figsize=(width, height), dpi=100)
     figure.subplots_adjust(
@@ -64,7 +66,6 @@ def _style(axes, title: str) -> None:
 
 
 def _time_axis(axes, times: Sequence[datetime], bucket: str) -> None:
-    from matplotlib import dates
 
     tz = timezone.get_current_timezone()  # ticks in the display time zone, not matplotlib's UTC
     axes.xaxis.set_major_locator(dates.AutoDateLocator(maxticks=6, tz=tz))
@@ -79,7 +80,6 @@ def _time_axis(axes, times: Sequence[datetime], bucket: str) -> None:
 
 def _render(figure, prefix: str) -> str:
     """SVG markup without the XML header and <style>, every id (and reference) prefixed."""
-    import matplotlib
 
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": prefix}):
         buffer = io.StringIO()
@@ -268,7 +268,6 @@ def drift_chart(
     onset_data = [(at.isoformat(), is_open) for at, is_open in onsets]
 
     def draw():
-        from matplotlib import dates
 
         figure, axes = _figure(width=5.2, height=2.1, bottom=0.45)
         times = [c.window_end for c in checks]

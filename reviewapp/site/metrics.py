@@ -16,6 +16,21 @@ from datetime import timedelta
 
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import choose_encoder
+
+from reviewapp.models import (
+    AlarmStatus,
+    DecidedBy,
+    Decision,
+    DriftAlarm,
+    Outcome,
+    Prediction,
+    ReviewTask,
+    TaskStatus,
+    TrainingRun,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +42,6 @@ _registry = None
 
 
 def _queue_depth():
-    from prometheus_client.core import GaugeMetricFamily
-
-    from reviewapp.models import ReviewTask, TaskStatus
 
     family = GaugeMetricFamily(
         "handoff_review_queue_depth",
@@ -48,9 +60,6 @@ def _queue_depth():
 
 
 def _decisions():
-    from prometheus_client.core import CounterMetricFamily
-
-    from reviewapp.models import Decision
 
     family = CounterMetricFamily(
         "handoff_decisions",
@@ -68,9 +77,6 @@ def _decisions():
 
 
 def _outcomes() -> Iterator:
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-    from reviewapp.models import DecidedBy, Outcome
 
     total = CounterMetricFamily(
         "handoff_outcomes",
@@ -101,9 +107,6 @@ def _outcomes() -> Iterator:
 
 
 def _prediction_latency():
-    from prometheus_client.core import HistogramMetricFamily
-
-    from reviewapp.models import Prediction
 
     family = HistogramMetricFamily(
         "handoff_prediction_latency_seconds",
@@ -130,9 +133,6 @@ def _prediction_latency():
 
 
 def _training_runs() -> Iterator:
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-    from reviewapp.models import TrainingRun
 
     rows = list(
         TrainingRun.objects.values_list("project__slug", "state").annotate(n=Count("id")).order_by()
@@ -158,9 +158,6 @@ def _training_runs() -> Iterator:
 
 
 def _drift_alarms():
-    from prometheus_client.core import GaugeMetricFamily
-
-    from reviewapp.models import AlarmStatus, DriftAlarm
 
     family = GaugeMetricFamily(
         "handoff_drift_alarms_open",
@@ -195,13 +192,6 @@ def metrics_registry():
     """The registry /metrics exposes: the domain collector plus process and Python metrics."""
     global _registry
     if _registry is None:
-        from prometheus_client import (
-            CollectorRegistry,
-            GCCollector,
-            PlatformCollector,
-            ProcessCollector,
-        )
-
         registry = CollectorRegistry(auto_describe=False)
         registry.register(HandoffCollector())
         ProcessCollector(registry=registry)
@@ -213,7 +203,6 @@ def metrics_registry():
 
 def metrics_render(*, accept: str = "") -> tuple[bytes, str]:
     """The exposition text (or OpenMetrics, when the scraper asks) and its content type."""
-    from prometheus_client.exposition import choose_encoder
 
     encoder, content_type = choose_encoder(accept)
     return encoder(metrics_registry()), content_type

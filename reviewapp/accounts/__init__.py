@@ -1,0 +1,1 @@
+"""Accounts: the two roles (reviewers, rollout admins) and who may see and change which project."""

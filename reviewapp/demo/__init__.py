@@ -1,0 +1,1 @@
+"""Demo: the seeded digits project and a stream simulator for scenario tests and benchmarks."""

@@ -1,0 +1,1 @@
+"""Intake: validate and store uploads, the prediction outbox, and the prediction service."""

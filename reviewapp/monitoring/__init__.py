@@ -1,0 +1,1 @@
+"""Monitoring: drift checks and alarms, dashboard data and charts."""

@@ -1,0 +1,1 @@
+"""Review: queues, claim/decide/undo, double review, adjudication, the Outcome writer, webhooks."""

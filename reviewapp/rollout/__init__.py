@@ -1,0 +1,1 @@
+"""Rollout: policy, routing and statistics; stages, gates and shares; model versions and aliases."""

@@ -1,0 +1,1 @@
+"""Site: pages that span domains, ops endpoints (health, metrics), error pages."""

@@ -1,0 +1,1 @@
+"""Training: frozen snapshots, training runs and their triggers, candidate evaluation."""
