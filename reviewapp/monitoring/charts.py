@@ -1,10 +1,10 @@
 """Server-side charts for the dashboard: matplotlib (Agg, object API) drawn to inline SVG.
 
-Only the object API is used (``Figure``, no pyplot), so no GUI backend ever loads. Each chart is
-cached by a hash of exactly the data it draws, so an unchanged project costs no drawing at all, and a
-changed one is never shown stale. Text stays text (``svg.fonttype: none``) so the browser and
-the tests can read it; each chart's ids get their own prefix so several inline SVGs on one page
-never share an id (clip paths would mix).
+Only the object API is used (``Figure``, no pyplot), so no GUI backend ever loads. Each chart
+is cached by a hash of exactly the data it draws, so an unchanged project costs no drawing at
+all, and a changed one is never shown stale. Text stays text (``svg.fonttype: none``) so the
+browser and the tests can read it; each chart's ids get their own prefix so several inline SVGs
+on one page never share an id (clip paths would mix).
 """
 
 from __future__ import annotations
