@@ -38,6 +38,9 @@ echo "== ruff"
 ruff check .
 ruff format --check .
 
+echo "== import-linter (layers, no import circle, mlcore and fastai boundaries: pyproject.toml)"
+lint-imports --no-cache
+
 status=0
 # Known vulnerabilities with a fix fail the run; pins the service cannot check are listed
 # loudly (HANDOFF_AUDIT_REQUIRED=1 makes that a failure too). See scripts/audit_deps.py.
