@@ -2,7 +2,7 @@
 
 These tests run the prediction task's code in the test process (a direct call, not eager
 Celery) so that every item is predicted before the next arrives and "items from onset to alarm"
-is exact; tests/reviewapp/test_monitoring_worker.py goes through a real worker.
+is exact; tests/reviewapp/monitoring/test_monitoring_worker.py goes through a real worker.
 """
 
 from __future__ import annotations
