@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from reviewapp.intake import views as intake_views
 from reviewapp.review import views as views_desk
 from reviewapp.rollout import views as views_rollout
 from reviewapp.site import views
@@ -17,7 +18,7 @@ urlpatterns = [
     path("projects/<slug:slug>/review/stats.json", views_desk.stats_json, name="desk-stats"),
     path("", views.home, name="home"),
     path("projects/<slug:slug>/", views.project_detail, name="project"),
-    path("projects/<slug:slug>/upload/", views.project_upload, name="upload"),
+    path("projects/<slug:slug>/upload/", intake_views.project_upload, name="upload"),
     path("projects/<slug:slug>/review/", views_desk.desk, name="desk"),
     path("projects/<slug:slug>/review/decide/", views_desk.decide_form, name="decide"),
     path("projects/<slug:slug>/review/undo/", views_desk.undo_form, name="undo"),

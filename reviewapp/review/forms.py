@@ -2,33 +2,9 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.core.exceptions import ValidationError
 
 from reviewapp.models import Verdict
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleImageField(forms.FileField):
-    """A file field that accepts several files at once."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*"}))
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        single = super().clean
-        if isinstance(data, (list, tuple)):
-            return [single(d, initial) for d in data]
-        return [single(data, initial)]
-
-
-class UploadForm(forms.Form):
-    images = MultipleImageField(label="Images")
-
 
 DURATION_MAX_MS = 86_400_000
 LABEL_MAX_LENGTH = 100

@@ -6,20 +6,17 @@ import io
 import logging
 
 from django.conf import settings
-from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.utils.cache import get_conditional_response, patch_vary_headers
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from reviewapp import ml
 from reviewapp.accounts import permissions
-from reviewapp.intake import services
-from reviewapp.models import Item, ItemOrigin, Project
+from reviewapp.intake.forms import UploadForm
+from reviewapp.models import Item, Project
 from reviewapp.monitoring import dashboard
 from reviewapp.review import selectors
-from reviewapp.review.forms import UploadForm
 from reviewapp.rollout import versions
 
 logger = logging.getLogger(__name__)
@@ -73,37 +70,6 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "can_upload": request.user.has_perm("reviewapp.upload_items"),
     }
     return render(request, "reviewapp/project.html", context)
-
-
-@require_POST
-def project_upload(request: HttpRequest, slug: str) -> HttpResponse:
-    """Accept one or more image uploads; each bad file is named and nothing of it is stored."""
-    project = get_object_or_404(Project, slug=slug)
-    permissions.require_upload(request.user, project)
-    form = UploadForm(request.POST, request.FILES)
-    if not form.is_valid():
-        for error in form.errors.get("images", []):
-            messages.error(request, error)
-        return redirect("project", slug=slug)
-    added = 0
-    for upload in form.cleaned_data["images"]:
-        try:
-            _, created = services.item_ingest(
-                project=project,
-                data=upload.read(),
-                origin=ItemOrigin.UPLOAD,
-                original_filename=upload.name,
-                source={"uploaded_by": request.user.get_username()},
-            )
-        except ValidationError as exc:
-            messages.error(request, "; ".join(exc.messages))
-            continue
-        added += int(created)
-        if not created:
-            messages.info(request, f"{upload.name}: already in the project, not added twice.")
-    if added:
-        messages.success(request, f"{added} image(s) added; predictions are on their way.")
-    return redirect("project", slug=slug)
 
 
 def _item_for(request: HttpRequest, item_id: int) -> Item:

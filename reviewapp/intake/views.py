@@ -1,0 +1,45 @@
+"""Intake pages: the web upload (parse the request, call the ingest service, respond)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+
+from reviewapp.accounts import permissions
+from reviewapp.intake import services
+from reviewapp.intake.forms import UploadForm
+from reviewapp.models import ItemOrigin, Project
+
+
+@require_POST
+def project_upload(request: HttpRequest, slug: str) -> HttpResponse:
+    """Accept one or more image uploads; each bad file is named and nothing of it is stored."""
+    project = get_object_or_404(Project, slug=slug)
+    permissions.require_upload(request.user, project)
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for error in form.errors.get("images", []):
+            messages.error(request, error)
+        return redirect("project", slug=slug)
+    added = 0
+    for upload in form.cleaned_data["images"]:
+        try:
+            _, created = services.item_ingest(
+                project=project,
+                data=upload.read(),
+                origin=ItemOrigin.UPLOAD,
+                original_filename=upload.name,
+                source={"uploaded_by": request.user.get_username()},
+            )
+        except ValidationError as exc:
+            messages.error(request, "; ".join(exc.messages))
+            continue
+        added += int(created)
+        if not created:
+            messages.info(request, f"{upload.name}: already in the project, not added twice.")
+    if added:
+        messages.success(request, f"{added} image(s) added; predictions are on their way.")
+    return redirect("project", slug=slug)
