@@ -32,8 +32,11 @@ class Submission:
     source: dict[str, Any] = field(default_factory=dict)
 
 
-def submission_check(*, project: Project, submission: Submission) -> None:
-    """Refuse what must not be stored: bad images, polyglots, unknown labels, key conflicts."""
+def submission_check(*, project: Project, submission: Submission) -> services.CheckedImage:
+    """Refuse what must not be stored: bad images, polyglots, unknown labels, key conflicts.
+
+    Returns the decoded, checked image, which ``item_submit`` stores without decoding it again.
+    """
     checked = services.image_check(data=submission.data, name=submission.filename or "upload")
     reason = polyglot_reason(checked.data, checked.extension)
     if reason:
@@ -50,15 +53,21 @@ def submission_check(*, project: Project, submission: Submission) -> None:
             raise services.IdempotencyConflict(
                 f"idempotency key {submission.key!r} was already used for different content"
             )
+    return checked
 
 
 def item_submit(
-    *, client: ApiClient, project: Project, submission: Submission, enqueue: bool = True
+    *,
+    client: ApiClient,
+    project: Project,
+    submission: Submission,
+    checked: services.CheckedImage,
+    enqueue: bool = True,
 ) -> tuple[Item, bool]:
     """Store a checked submission (once per content or key); returns (item, created)."""
     return services.item_ingest(
         project=project,
-        data=submission.data,
+        checked=checked,
         origin=ItemOrigin.API,
         client_key=submission.key,
         original_filename=submission.filename,
@@ -112,9 +121,10 @@ def batch_submit(
     """Check every entry first (a bad one stores nothing), then store them all."""
     errors: dict[str, list[str]] = {}
     keys: dict[str, bytes] = {}
+    checked: list[services.CheckedImage] = []
     for index, submission in enumerate(submissions):
         try:
-            submission_check(project=project, submission=submission)
+            checked.append(submission_check(project=project, submission=submission))
             if submission.key and keys.setdefault(submission.key, submission.data) != (
                 submission.data
             ):
@@ -128,6 +138,6 @@ def batch_submit(
     if errors:
         raise ValidationError([f"item {i}: {'; '.join(m)}" for i, m in errors.items()])
     return [
-        item_submit(client=client, project=project, submission=submission)
-        for submission in submissions
+        item_submit(client=client, project=project, submission=submission, checked=image)
+        for submission, image in zip(submissions, checked, strict=True)
     ]

@@ -100,9 +100,13 @@ class ItemSubmitView(ApiView):
         wait = fields["wait"]
 
         def store():
-            submission.submission_check(project=project, submission=entry)
+            checked = submission.submission_check(project=project, submission=entry)
             return submission.item_submit(
-                client=request.auth, project=project, submission=entry, enqueue=not wait
+                client=request.auth,
+                project=project,
+                submission=entry,
+                checked=checked,
+                enqueue=not wait,
             )
 
         item, created = _submission_errors(store)

@@ -82,7 +82,8 @@ def image_check(*, data: bytes, name: str = "upload") -> CheckedImage:
 def item_ingest(
     *,
     project: Project,
-    data: bytes,
+    data: bytes = b"",
+    checked: CheckedImage | None = None,
     origin: str = ItemOrigin.UPLOAD,
     client_key: str = "",
     original_filename: str = "",
@@ -90,8 +91,13 @@ def item_ingest(
     base_label: str = "",
     enqueue_prediction: bool = True,
 ) -> tuple[Item, bool]:
-    """Store an image once per project and enqueue its prediction; returns (item, created)."""
-    checked = image_check(data=data, name=original_filename or "upload")
+    """Store an image once per project and enqueue its prediction; returns (item, created).
+
+    ``checked`` is an upload that ``image_check`` has already validated (the API checks a whole
+    batch before it stores any): it is not decoded a second time.
+    """
+    if checked is None:
+        checked = image_check(data=data, name=original_filename or "upload")
     if base_label and base_label not in project.labels:
         raise ValidationError(f"label {base_label!r} is not one of {project.labels}")
     existing = _existing_item(project=project, checked=checked, client_key=client_key)

@@ -196,3 +196,21 @@ def test_json_body_to_the_multipart_endpoint_is_415(api):
     response = api.post_json(f"/api/v1/projects/{api.project.slug}/items/", {"file": "x"})
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_each_upload_is_decoded_once_on_its_way_in(api, monkeypatch):
+    """The API checks an upload fully before storing it; storing does not decode it again."""
+    from reviewapp import ml
+
+    decoded = []
+    real_load_image = ml.load_image
+
+    def counting_load_image(source):
+        decoded.append(1)
+        return real_load_image(source)
+
+    monkeypatch.setattr(ml, "load_image", counting_load_image)
+    response = api.submit(png_bytes(40), key="once")
+    assert response.status_code == 202, response.content
+    assert Item.objects.filter(client_key="once").exists()
+    assert len(decoded) == 1
