@@ -12,10 +12,8 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from reviewapp.fastpaths import rows as sql_rows
@@ -29,8 +27,7 @@ from reviewapp.models import (
     TaskStatus,
     Verdict,
 )
-from reviewapp.review import claim_sql as queue_sql
-from reviewapp.review import outcomes
+from reviewapp.review import claim, outcomes
 from reviewapp.review import quality as review_quality
 from reviewapp.rollout import services as rollout
 from reviewapp.rollout.routing import suggestion_visible
@@ -42,132 +39,6 @@ UNDO_WINDOW = timedelta(minutes=10)
 
 class DecisionRefused(ValidationError):
     """A decision that cannot be recorded (lease lost, already decided, bad label)."""
-
-
-def _lease() -> timedelta:
-    return timedelta(seconds=settings.HANDOFF_REVIEW_LEASE_SECONDS)
-
-
-def _claimable(*, project: Project, reviewer) -> QuerySet[ReviewTask]:
-    now = timezone.now()
-    # Correlated EXISTS probes (indexed on task / item) stay cheap however many decisions the
-    # reviewer has made; IN (subquery) over all their decisions did not.
-    my_decisions = Decision.objects.filter(reviewer=reviewer, undone_at__isnull=True)
-    skipped = Exists(my_decisions.filter(task_id=OuterRef("pk"), verdict=Verdict.SKIP))
-    decided_item = Exists(my_decisions.filter(item_id=OuterRef("item_id")))
-    tasks = (
-        ReviewTask.objects.filter(project=project, status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED])
-        .filter(Q(status=TaskStatus.OPEN) | Q(status=TaskStatus.CLAIMED, lease_expires_at__lt=now))
-        .exclude(skipped)
-        # A second review must come from somebody else than the first.
-        .exclude(Q(reason=ReviewReason.DOUBLE_REVIEW) & decided_item)
-    )
-    if not review_quality.may_adjudicate(reviewer):
-        tasks = tasks.exclude(reason=ReviewReason.ADJUDICATION)
-    return tasks.order_by("-priority", "created_at", "pk")
-
-
-def _held_by(*, project: Project, reviewer, holding: list[int]) -> QuerySet[ReviewTask]:
-    """The reviewer's live claims in this project that the desk does not show yet."""
-    return (
-        ReviewTask.objects.filter(
-            project=project,
-            status=TaskStatus.CLAIMED,
-            claimed_by=reviewer,
-            lease_expires_at__gte=timezone.now(),
-        )
-        .exclude(pk__in=holding)
-        .order_by("-priority", "created_at")
-    )
-
-
-def task_claim_next(
-    *, project: Project, reviewer, holding: Iterable[int] = ()
-) -> ReviewTask | None:
-    """Give the reviewer a task they hold (not in ``holding``), or claim the next one."""
-    with transaction.atomic(savepoint=False):
-        task_id = _claim_id(project=project, reviewer=reviewer, holding=holding)
-    return _task_for_desk(task_id)
-
-
-def _task_for_desk(task_id: int | None) -> ReviewTask | None:
-    if task_id is None:
-        return None
-    return ReviewTask.objects.select_related("item", "prediction").get(pk=task_id)
-
-
-def _claim_id(*, project: Project, reviewer, holding: Iterable[int]) -> int | None:
-    """Caller holds a transaction: the id of a task held or newly claimed by the reviewer."""
-    if connection.vendor == "postgresql":
-        row = _claim_skip_locked(project=project, reviewer=reviewer, holding=holding)
-        return None if row is None else row[0]
-    holding = [int(pk) for pk in holding]
-    mine = _held_by(project=project, reviewer=reviewer, holding=holding)
-    held = mine.values_list("pk", flat=True).first()
-    if held is not None:
-        return held
-    return _claim_conditional(project=project, reviewer=reviewer)
-
-
-def _claim_payload_row(*, project: Project, reviewer, holding: Iterable[int]) -> tuple | None:
-    """Caller holds a transaction: claim as _claim_id() does and return what the desk shows of
-    the task (queue_sql.PAYLOAD's row), or None when there is nothing to claim."""
-    if connection.vendor == "postgresql":
-        return _claim_skip_locked(project=project, reviewer=reviewer, holding=holding)
-    task_id = _claim_id(project=project, reviewer=reviewer, holding=holding)
-    if task_id is None:
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(queue_sql.PAYLOAD, [task_id])
-        return cursor.fetchone()
-
-
-def _claim_skip_locked(*, project: Project, reviewer, holding: Iterable[int]) -> tuple | None:
-    """PostgreSQL: one statement, see queue_sql.CLAIM; the claimed task's payload row."""
-    now = timezone.now()
-    params = {
-        "project": project.pk,
-        "reviewer": reviewer.pk,
-        "now": now,
-        "lease": now + _lease(),
-        "holding": [int(pk) for pk in holding],
-        "may_adjudicate": review_quality.may_adjudicate(reviewer),
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(queue_sql.CLAIM, params)
-        return cursor.fetchone()
-
-
-def _claim_conditional(*, project: Project, reviewer, attempts: int = 20) -> int | None:
-    for _ in range(attempts):
-        candidate = _claimable(project=project, reviewer=reviewer).values_list("pk", flat=True)
-        candidate = candidate.first()
-        if candidate is None:
-            return None
-        now = timezone.now()
-        won = (
-            ReviewTask.objects.filter(pk=candidate)
-            .filter(
-                Q(status=TaskStatus.OPEN) | Q(status=TaskStatus.CLAIMED, lease_expires_at__lt=now)
-            )
-            .update(status=TaskStatus.CLAIMED, claimed_by=reviewer, lease_expires_at=now + _lease())
-        )
-        if won:
-            return candidate
-    return None
-
-
-def task_lease_renew(*, project: Project, reviewer, task_ids: Iterable[int]) -> int:
-    """Extend the reviewer's leases on tasks still theirs; returns how many were renewed."""
-    task_ids = [int(pk) for pk in task_ids]
-    if not task_ids:  # an idle desk's heartbeat: the ORM would build the query to learn this
-        return 0
-    return ReviewTask.objects.filter(
-        project=project,
-        pk__in=task_ids,
-        status=TaskStatus.CLAIMED,
-        claimed_by=reviewer,
-    ).update(lease_expires_at=timezone.now() + _lease())
 
 
 def _check_lease(*, task: ReviewTask, reviewer) -> None:
@@ -234,7 +105,7 @@ def decision_submit_and_claim(
             label=label,
             duration_ms=duration_ms,
         )
-        next_row = _claim_payload_row(project=project, reviewer=reviewer, holding=holding)
+        next_row = claim.claim_payload_row(project=project, reviewer=reviewer, holding=holding)
     _decision_recorded(decision)
     return decision, next_row
 
@@ -308,7 +179,7 @@ def _task_lock(*, project: Project, task_id: int) -> ReviewTask | None:
 
 @functools.cache
 def _task_sql(lock: bool) -> str:
-    sql = queue_sql.TASK_FOR_UPDATE if lock else queue_sql.TASK
+    sql = claim.TASK_FOR_UPDATE if lock else claim.TASK
     return sql.format(task_columns=sql_rows.columns(ReviewTask, "t"))
 
 
@@ -378,7 +249,7 @@ def decision_undo(*, project: Project, reviewer) -> ReviewTask:
         review_quality.undo_consequences(decision=decision)
         task = decision.task
         task.status, task.claimed_by = TaskStatus.CLAIMED, reviewer
-        task.lease_expires_at, task.closed_at = timezone.now() + _lease(), None
+        task.lease_expires_at, task.closed_at = timezone.now() + claim.lease_duration(), None
         try:
             with transaction.atomic():
                 task.save(update_fields=["status", "claimed_by", "lease_expires_at", "closed_at"])

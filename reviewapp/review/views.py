@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.accounts import permissions
 from reviewapp.models import Project, ReviewTask
-from reviewapp.review import selectors
+from reviewapp.review import claim, selectors
 from reviewapp.review import services as queues
 from reviewapp.review.forms import decision_input_clean
 from reviewapp.rollout.routing import suggestion_visible
@@ -47,7 +47,7 @@ def _payload(project: Project, task: ReviewTask | None) -> dict | None:
 def desk(request: HttpRequest, slug: str) -> HttpResponse:
     """The desk page with the reviewer's current task."""
     project = _project(request, slug)
-    task = queues.task_claim_next(project=project, reviewer=request.user)
+    task = claim.task_claim_next(project=project, reviewer=request.user)
     payload = _payload(project, task)
     context = {
         "project": project,
@@ -110,7 +110,7 @@ def _held(request: HttpRequest) -> list[int]:
 def next_json(request: HttpRequest, slug: str) -> JsonResponse:
     """Claim the next task beyond those the desk already holds."""
     project = _project(request, slug)
-    task = queues.task_claim_next(project=project, reviewer=request.user, holding=_held(request))
+    task = claim.task_claim_next(project=project, reviewer=request.user, holding=_held(request))
     return JsonResponse({"task": _payload(project, task)})
 
 
@@ -151,7 +151,7 @@ def undo_json(request: HttpRequest, slug: str) -> JsonResponse:
 def renew_json(request: HttpRequest, slug: str) -> JsonResponse:
     """Keep the leases of the tasks the open desk holds."""
     project = _project(request, slug)
-    renewed = queues.task_lease_renew(
+    renewed = claim.task_lease_renew(
         project=project, reviewer=request.user, task_ids=_held(request)
     )
     return JsonResponse({"renewed": renewed})

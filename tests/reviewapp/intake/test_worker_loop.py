@@ -10,6 +10,7 @@ from django.db import connection
 
 from reviewapp.intake import services
 from reviewapp.models import Outcome, Prediction, ReviewTask, Verdict
+from reviewapp.review import claim
 from reviewapp.review import services as queues
 from tests.conftest import wait_for
 from tests.factories import ReviewerFactory
@@ -39,7 +40,7 @@ def test_thin_loop_through_a_real_worker(champion_project, celery_worker, digit_
     reviewer = ReviewerFactory()
     champion_project.reviewers.add(reviewer)
     decided = 0
-    while task := queues.task_claim_next(project=champion_project, reviewer=reviewer):
+    while task := claim.task_claim_next(project=champion_project, reviewer=reviewer):
         truth = next(r.label for r in records if r.key == task.item.key)
         queues.decision_submit(task=task, reviewer=reviewer, verdict=Verdict.CORRECT, label=truth)
         decided += 1

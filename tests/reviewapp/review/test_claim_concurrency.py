@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from reviewapp.models import Decision, Outcome, ReviewReason, ReviewTask, TaskStatus, Verdict
+from reviewapp.review import claim
 from reviewapp.review import services as queues
 from tests.factories import ItemFactory, ProjectFactory, ReviewerFactory
 
@@ -25,7 +26,7 @@ TASKS = 120
 def _reviewer_loop(project, reviewer, claimed: list, errors: list, barrier) -> None:
     try:
         barrier.wait()
-        while (task := queues.task_claim_next(project=project, reviewer=reviewer)) is not None:
+        while (task := claim.task_claim_next(project=project, reviewer=reviewer)) is not None:
             claimed.append((task.pk, reviewer.pk))
             queues.decision_submit(task=task, reviewer=reviewer, verdict=Verdict.CORRECT, label="1")
     except Exception as exc:  # noqa: BLE001 - reported by the test below
@@ -64,7 +65,7 @@ def test_expired_lease_comes_back_under_contention():
     item = ItemFactory(project=project)
     task = ReviewTask.objects.create(project=project, item=item, reason=ReviewReason.SHADOW)
     gone = ReviewerFactory()
-    assert queues.task_claim_next(project=project, reviewer=gone) == task
+    assert claim.task_claim_next(project=project, reviewer=gone) == task
     ReviewTask.objects.filter(pk=task.pk).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
@@ -74,7 +75,7 @@ def test_expired_lease_comes_back_under_contention():
     def grab(reviewer):
         try:
             barrier.wait()
-            got = queues.task_claim_next(project=project, reviewer=reviewer)
+            got = claim.task_claim_next(project=project, reviewer=reviewer)
             if got is not None:
                 winners.append(reviewer.pk)
         except Exception as exc:  # noqa: BLE001

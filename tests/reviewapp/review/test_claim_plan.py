@@ -3,7 +3,7 @@
 A claim runs on every decision of every reviewer. Its decision checks must probe the candidate
 task's own decisions by index, not scan the decision table (which grows with every decision
 ever made), and PostgreSQL must keep one plan for the prepared statement instead of planning
-it again on every call (see the comment on reviewapp.queue_sql.CLAIM).
+it again on every call (see the comment on reviewapp.claim.CLAIM).
 """
 
 from datetime import timedelta
@@ -13,8 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from reviewapp.models import Decision, Item, ReviewReason, ReviewTask, TaskStatus, Verdict
-from reviewapp.review import claim_sql as queue_sql
-from reviewapp.review import services as queues
+from reviewapp.review import claim
 from tests.factories import ProjectFactory, ReviewerFactory
 
 pytestmark = [
@@ -74,7 +73,7 @@ def test_the_claims_decision_checks_probe_by_index_however_many_decisions_exist(
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE reviewapp_decision")
         cursor.execute("ANALYZE reviewapp_reviewtask")
-        cursor.execute("EXPLAIN " + queue_sql.CLAIM, _claim_params(project, reviewer))
+        cursor.execute("EXPLAIN " + claim.CLAIM, _claim_params(project, reviewer))
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Anti Join" not in plan and "hashed SubPlan" not in plan, plan
     assert "Seq Scan on reviewapp_decision" not in plan, plan
@@ -95,7 +94,7 @@ def test_the_claim_keeps_one_plan_for_its_prepared_statement():
     # first 5 executions of a prepared statement for their values, then picks its plan.
     for _ in range(20):
         with transaction.atomic():
-            row = queues._claim_payload_row(project=project, reviewer=reviewer, holding=claimed)
+            row = claim.claim_payload_row(project=project, reviewer=reviewer, holding=claimed)
         claimed.append(row[0])
     assert len(set(claimed)) == 20
     with connection.cursor() as cursor:

@@ -14,6 +14,7 @@ from reviewapp.models import (
     TaskStatus,
     Verdict,
 )
+from reviewapp.review import claim
 from reviewapp.review import services as queues
 from tests.factories import (
     PredictionFactory,
@@ -36,36 +37,36 @@ def test_claims_highest_priority_then_oldest_and_never_hands_a_task_twice():
     _task(project)
     urgent = _task(project, reason=ReviewReason.PRIORITY, priority=100)
     alice, bob, carol = ReviewerFactory(), ReviewerFactory(), ReviewerFactory()
-    assert queues.task_claim_next(project=project, reviewer=alice) == urgent
-    assert queues.task_claim_next(project=project, reviewer=bob) == old
-    third = queues.task_claim_next(project=project, reviewer=carol)
+    assert claim.task_claim_next(project=project, reviewer=alice) == urgent
+    assert claim.task_claim_next(project=project, reviewer=bob) == old
+    third = claim.task_claim_next(project=project, reviewer=carol)
     assert third not in (urgent, old)
-    assert queues.task_claim_next(project=project, reviewer=ReviewerFactory()) is None
+    assert claim.task_claim_next(project=project, reviewer=ReviewerFactory()) is None
     # Asking again returns the reviewer's own claim instead of a new one.
-    assert queues.task_claim_next(project=project, reviewer=alice) == urgent
+    assert claim.task_claim_next(project=project, reviewer=alice) == urgent
 
 
 def test_expired_lease_returns_the_task_to_the_queue():
     project = ProjectFactory()
     task = _task(project)
     alice, bob = ReviewerFactory(), ReviewerFactory()
-    assert queues.task_claim_next(project=project, reviewer=alice) == task
-    assert queues.task_claim_next(project=project, reviewer=bob) is None
+    assert claim.task_claim_next(project=project, reviewer=alice) == task
+    assert claim.task_claim_next(project=project, reviewer=bob) is None
     ReviewTask.objects.filter(pk=task.pk).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
-    assert queues.task_claim_next(project=project, reviewer=bob) == task
+    assert claim.task_claim_next(project=project, reviewer=bob) == task
 
 
 def test_decision_on_a_lost_lease_is_refused_and_changes_nothing():
     project = ProjectFactory()
     task = _task(project)
     alice, bob = ReviewerFactory(), ReviewerFactory()
-    queues.task_claim_next(project=project, reviewer=alice)
+    claim.task_claim_next(project=project, reviewer=alice)
     ReviewTask.objects.filter(pk=task.pk).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
-    queues.task_claim_next(project=project, reviewer=bob)
+    claim.task_claim_next(project=project, reviewer=bob)
     with pytest.raises(queues.DecisionRefused, match="another reviewer has it now"):
         queues.decision_submit(task=task, reviewer=alice, verdict=Verdict.CORRECT, label="3")
     assert not Decision.objects.exists() and not Outcome.objects.exists()
@@ -77,7 +78,7 @@ def test_expired_lease_that_nobody_took_still_accepts_the_decision():
     project = ProjectFactory()
     task = _task(project)
     alice = ReviewerFactory()
-    queues.task_claim_next(project=project, reviewer=alice)
+    claim.task_claim_next(project=project, reviewer=alice)
     ReviewTask.objects.filter(pk=task.pk).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
@@ -89,7 +90,7 @@ def test_label_outside_the_label_set_is_refused():
     project = ProjectFactory()
     task = _task(project)
     reviewer = ReviewerFactory()
-    queues.task_claim_next(project=project, reviewer=reviewer)
+    claim.task_claim_next(project=project, reviewer=reviewer)
     with pytest.raises(queues.DecisionRefused, match="'cat' is not a label"):
         queues.decision_submit(task=task, reviewer=reviewer, verdict=Verdict.CORRECT, label="cat")
     task.refresh_from_db()
@@ -133,8 +134,8 @@ def test_out_of_domain_and_skip():
     assert skip_task.status == TaskStatus.OPEN
     assert not Outcome.objects.filter(item=skip_task.item).exists()
     # The skipped task goes to somebody else, not back to the same reviewer.
-    assert queues.task_claim_next(project=project, reviewer=reviewer) is None
-    assert queues.task_claim_next(project=project, reviewer=ReviewerFactory()) == skip_task
+    assert claim.task_claim_next(project=project, reviewer=reviewer) is None
+    assert claim.task_claim_next(project=project, reviewer=ReviewerFactory()) == skip_task
 
 
 def test_a_decided_task_cannot_be_decided_again():

@@ -14,7 +14,7 @@ from reviewapp.models import (
     TrainingRun,
     Verdict,
 )
-from reviewapp.review import selectors
+from reviewapp.review import claim, selectors
 from reviewapp.review import services as queues
 from tests.factories import (
     ItemFactory,
@@ -43,7 +43,7 @@ def test_undo_brings_the_item_back_and_keeps_the_record():
     project = ProjectFactory()
     task = _task(project)
     reviewer = ReviewerFactory()
-    queues.task_claim_next(project=project, reviewer=reviewer)
+    claim.task_claim_next(project=project, reviewer=reviewer)
     decision = _decide(task, reviewer, "8")
     back = queues.decision_undo(project=project, reviewer=reviewer)
     assert back.pk == task.pk
@@ -51,7 +51,7 @@ def test_undo_brings_the_item_back_and_keeps_the_record():
     assert not Outcome.objects.filter(item=task.item).exists()
     decision.refresh_from_db()
     assert decision.undone_at is not None  # recorded, not erased
-    assert queues.task_claim_next(project=project, reviewer=reviewer) == task
+    assert claim.task_claim_next(project=project, reviewer=reviewer) == task
     _decide(task, reviewer, "3")
     assert Outcome.objects.get(item=task.item).label == "3"
     assert Decision.objects.filter(item=task.item).count() == 2
@@ -98,14 +98,14 @@ def test_double_review_goes_blind_to_another_reviewer_and_disagreement_to_adjudi
     alice, bob, admin = ReviewerFactory(), ReviewerFactory(), RolloutAdminFactory()
     _decide(task, alice, "4")
     second = ReviewTask.objects.get(item=task.item, reason=ReviewReason.DOUBLE_REVIEW)
-    assert queues.task_claim_next(project=project, reviewer=alice) is None  # not to Alice
-    assert queues.task_claim_next(project=project, reviewer=bob) == second
+    assert claim.task_claim_next(project=project, reviewer=alice) is None  # not to Alice
+    assert claim.task_claim_next(project=project, reviewer=bob) == second
     _decide(second, bob, "9")
     adjudication = ReviewTask.objects.get(item=task.item, reason=ReviewReason.ADJUDICATION)
     assert adjudication.priority > second.priority
     # Reviewers never see adjudications; a rollout admin settles the label.
-    assert queues.task_claim_next(project=project, reviewer=ReviewerFactory()) is None
-    assert queues.task_claim_next(project=project, reviewer=admin) == adjudication
+    assert claim.task_claim_next(project=project, reviewer=ReviewerFactory()) is None
+    assert claim.task_claim_next(project=project, reviewer=admin) == adjudication
     final = queues.decision_submit(
         task=adjudication, reviewer=admin, verdict=Verdict.CORRECT, label="9"
     )
@@ -118,7 +118,7 @@ def test_agreeing_second_review_closes_without_adjudication():
     task = _task(project)
     alice, bob = ReviewerFactory(), ReviewerFactory()
     _decide(task, alice, "4")
-    second = queues.task_claim_next(project=project, reviewer=bob)
+    second = claim.task_claim_next(project=project, reviewer=bob)
     _decide(second, bob, "4")
     assert not ReviewTask.objects.filter(reason=ReviewReason.ADJUDICATION).exists()
 
@@ -137,13 +137,11 @@ def test_lease_renewal_extends_only_my_claims():
     project = ProjectFactory()
     mine, theirs = _task(project), _task(project)
     alice, bob = ReviewerFactory(), ReviewerFactory()
-    queues.task_claim_next(project=project, reviewer=alice)
-    queues.task_claim_next(project=project, reviewer=bob)
+    claim.task_claim_next(project=project, reviewer=alice)
+    claim.task_claim_next(project=project, reviewer=bob)
     soon = timezone.now() + timedelta(seconds=5)
     ReviewTask.objects.update(lease_expires_at=soon)
-    renewed = queues.task_lease_renew(
-        project=project, reviewer=alice, task_ids=[mine.pk, theirs.pk]
-    )
+    renewed = claim.task_lease_renew(project=project, reviewer=alice, task_ids=[mine.pk, theirs.pk])
     assert renewed == 1
     mine.refresh_from_db()
     theirs.refresh_from_db()
