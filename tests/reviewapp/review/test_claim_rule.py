@@ -59,11 +59,7 @@ def _random_queue(rng: random.Random, project, reviewers) -> list:
             priority=rng.choice([10, 20, 20, 50]),
             status=status,
             claimed_by=rng.choice(reviewers) if status == TaskStatus.CLAIMED else None,
-            lease_expires_at=(
-                now + timedelta(seconds=rng.choice([-60, 300]))
-                if status == TaskStatus.CLAIMED
-                else None
-            ),
+            lease_expires_at=lease if status == TaskStatus.CLAIMED else None,
         )
         task.created_at = now - timedelta(seconds=rng.randrange(10_000) + n)
         task.save(update_fields=["created_at"])
