@@ -10,14 +10,16 @@ times the Predictor from PNG bytes (decode included), for information.
 """
 
 import argparse
-import io
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from bench.common import command_line, machine_summary, median, percentile, update_benchmarks_doc
+from bench.harness.docs import command_line, nested_section_write
+from bench.harness.images import png_encode
+from bench.harness.machine import machine_summary
+from bench.harness.stats import median, percentile
 from mlcore.demo import digit_image, load_digit_arrays
 from mlcore.images import Preprocessing
 from mlcore.nets import build_network
@@ -48,16 +50,6 @@ def make_images(size: int, n: int) -> list:
     return [digit_image(pixels, size).convert("RGB") for pixels in arrays]
 
 
-def png_bytes(images: list) -> list[bytes]:
-    """The images encoded as PNG."""
-    out = []
-    for img in images:
-        buffer = io.BytesIO()
-        img.save(buffer, format="PNG")
-        out.append(buffer.getvalue())
-    return out
-
-
 def time_interleaved(fns: dict[str, Callable[[], object]], reps: int) -> dict[str, list[float]]:
     """Run each function `reps` times, interleaved so load drift hits all of them alike."""
     for fn in fns.values():  # warm-up (oneDNN primitive caches, allocator)
@@ -77,7 +69,7 @@ def bench_size(size: int, single_reps: int, batch_reps: int) -> list[dict]:
     predictor = make_predictor(size)
     model, prep = predictor.model, predictor.preprocessing
     images = make_images(size, 64)
-    encoded = png_bytes(images)
+    encoded = [png_encode(image) for image in images]
     x_one, x_batch = prep.batch(images[:1]), prep.batch(images)
 
     def bare(x: torch.Tensor) -> Callable[[], object]:
@@ -166,7 +158,7 @@ def main() -> None:
     text = render(rows, args)
     print(text)
     if args.write:
-        update_benchmarks_doc("## mlcore", "### Inference on CPU", text)
+        nested_section_write("## mlcore", "### Inference on CPU", text)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from bench.common import command_line, machine_summary, update_benchmarks_doc
+from bench.harness.docs import command_line, nested_section_write
+from bench.harness.machine import machine_summary
 from mlcore.data import split_records
 from mlcore.demo import render_digits
 from mlcore.evaluate import ood_auroc_table
@@ -76,7 +77,7 @@ def main() -> None:
     text = render(config, metrics, table, len(valid), args.far)
     print(text)
     if args.write:
-        update_benchmarks_doc("## mlcore", "### Out-of-domain detection (AUROC per shift)", text)
+        nested_section_write("## mlcore", "### Out-of-domain detection (AUROC per shift)", text)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import torch
 
-from bench.common import command_line, machine_summary, median, update_benchmarks_doc
+from bench.harness.docs import command_line, nested_section_write
+from bench.harness.machine import machine_summary
+from bench.harness.stats import median
 from mlcore.demo import render_digits
 from mlcore.train import TrainConfig, train
 
@@ -125,7 +127,7 @@ def main() -> None:
     text = render(results, args)
     print(text)
     if args.write:
-        update_benchmarks_doc("## mlcore", "### Training on CPU", text)
+        nested_section_write("## mlcore", "### Training on CPU", text)
 
 
 if __name__ == "__main__":
