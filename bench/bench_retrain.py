@@ -90,6 +90,7 @@ def _platform_run(project, params: dict) -> tuple[float, object]:
 def _plain_fastai(run, params: dict) -> float:
     """Plain fastai on the same snapshot: DataLoaders, vision_learner, fit_one_cycle."""
     from fastai.callback.progress import ProgressCallback
+    from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (patches Learner)
     from fastai.metrics import accuracy
     from fastai.vision.learner import vision_learner
 

@@ -102,33 +102,34 @@ def main() -> None:
         raise SystemExit(
             "set DATABASE_URL to a PostgreSQL server (the benchmark is for PostgreSQL)"
         )
-    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    folders = {"MEDIA_ROOT": str(tmp / "media"), "ARTIFACTS_ROOT": str(tmp / "artifacts")}
-    with throwaway_database(database_url, HANDOFF_API_THROTTLE_RATE="1000000/min", **folders):
-        from rest_framework.test import APIClient
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp_name:
+        tmp = Path(tmp_name)
+        folders = {"MEDIA_ROOT": str(tmp / "media"), "ARTIFACTS_ROOT": str(tmp / "artifacts")}
+        with throwaway_database(database_url, HANDOFF_API_THROTTLE_RATE="1000000/min", **folders):
+            from rest_framework.test import APIClient
 
-        from bench.harness import seeding  # the models: after django.setup()
-        from reviewapp import ml
-        from reviewapp.api.auth import api_client_create
-        from reviewapp.models import Stage
+            from bench.harness import seeding  # the models: after django.setup()
+            from reviewapp import ml
+            from reviewapp.api.auth import api_client_create
+            from reviewapp.models import Stage
 
-        records = ml.render_demo_digits(tmp / "digits")
-        artifact = seeding.tiny_model_train(
-            records=records[:300], dest=tmp / "artifact", dataset_hash="bench"
-        )
-        images = [Path(r.path).read_bytes() for r in records[300:]]
-        n1, n2, n3 = args.items, args.cpu_items, args.latency_items
-        (pre, pre_version), (cpu, _), (lat, _) = (
-            seeding.project_with_champion(slug=slug, artifact=artifact, stage=Stage.SUPERVISED)
-            for slug in ("bench-pre", "bench-cpu", "bench-lat")
-        )
-        _, token = api_client_create(name="bench", projects=[pre, cpu, lat])
-        http = APIClient()
-        http.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-        bench_sync_latency(http, lat, images[-5:])  # warm-up: model load, first queries
-        pre_rate = bench_precomputed(http, pre, pre_version, images[:n1], args.batch)
-        cpu_rate = bench_cpu_inference(http, cpu, images[n1 : n1 + n2], args.batch)
-        latencies = bench_sync_latency(http, lat, images[n1 + n2 : n1 + n2 + n3])
+            records = ml.render_demo_digits(tmp / "digits")
+            artifact = seeding.tiny_model_train(
+                records=records[:300], dest=tmp / "artifact", dataset_hash="bench"
+            )
+            images = [Path(r.path).read_bytes() for r in records[300:]]
+            n1, n2, n3 = args.items, args.cpu_items, args.latency_items
+            (pre, pre_version), (cpu, _), (lat, _) = (
+                seeding.project_with_champion(slug=slug, artifact=artifact, stage=Stage.SUPERVISED)
+                for slug in ("bench-pre", "bench-cpu", "bench-lat")
+            )
+            _, token = api_client_create(name="bench", projects=[pre, cpu, lat])
+            http = APIClient()
+            http.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+            bench_sync_latency(http, lat, images[-5:])  # warm-up: model load, first queries
+            pre_rate = bench_precomputed(http, pre, pre_version, images[:n1], args.batch)
+            cpu_rate = bench_cpu_inference(http, cpu, images[n1 : n1 + n2], args.batch)
+            latencies = bench_sync_latency(http, lat, images[n1 + n2 : n1 + n2 + n3])
     body = "\n".join(
         [
             "## API ingest (issue 7)",
