@@ -10,6 +10,8 @@ here imports tests).
 - ``images``: small PNGs for uploads.
 - ``docs``: the sections of docs/benchmarks.md and the command that produced them.
 - ``machine`` and ``stats``: what the numbers came from, and how they are summarised.
+- ``torch_bench``: the frame of the mlcore benchmarks (--threads, --write, their markdown).
+- ``seed_stack``: ``python -m bench.harness.seed_stack`` seeds a ``Stack``'s database.
 """
 
 from pathlib import Path
