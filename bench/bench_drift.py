@@ -19,26 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import command_line, machine_summary, median
+from bench.harness.database import throwaway_database
+from bench.harness.docs import command_line, marked_section_write
+from bench.harness.machine import machine_summary
+from bench.harness.stats import median
 
-START, END = "<!-- drift:start -->", "<!-- drift:end -->"
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SHIFTS = ("night", "grayscale", "lowres", "rotate")
-
-
-def _setup(database_url: str, tmp: Path):
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ["MEDIA_ROOT"] = str(tmp / "media")
-    os.environ["ARTIFACTS_ROOT"] = str(tmp / "artifacts")
-    import django
-
-    django.setup()
-    from django.db import connection
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    return connection, connection.creation.create_test_db(verbosity=0, autoclobber=True)
 
 
 def _champion(tmp: Path, epochs: int):
@@ -55,14 +41,10 @@ def _champion(tmp: Path, epochs: int):
 
 
 def _project(slug: str, artifact):
-    from reviewapp.models import Project, Stage
-    from reviewapp.rollout import versions
+    from bench.harness import seeding  # the models: after django.setup()
+    from reviewapp.models import Stage
 
-    project = Project.objects.create(
-        slug=slug, name=slug, labels=list(artifact.metadata["labels"]), stage=Stage.AUTOMATED
-    )
-    version = versions.champion_register(project=project, artifact=artifact, reason="b")
-    return project, version
+    return seeding.project_with_champion(slug=slug, artifact=artifact, stage=Stage.AUTOMATED)
 
 
 def stream(project, version, *, shift: str, after: int, count: int, seed: int, rate: float):
@@ -180,18 +162,6 @@ ood_rate is tested against 3x the reference rate, at least +10 points):
 """
 
 
-def write_section(body: str) -> None:
-    """Replace the drift block of docs/benchmarks.md (or append it)."""
-    text = DOC.read_text()
-    block = f"{START}\n{body.rstrip()}\n{END}"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    DOC.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
@@ -207,14 +177,12 @@ def main() -> None:
         parser.error("set DATABASE_URL (or --database-url) to a PostgreSQL server")
     with tempfile.TemporaryDirectory(prefix="bench-drift-") as tmp_name:
         tmp = Path(tmp_name)
-        connection, name = _setup(args.database_url, tmp)
-        try:
+        folders = {"MEDIA_ROOT": str(tmp / "media"), "ARTIFACTS_ROOT": str(tmp / "artifacts")}
+        with throwaway_database(args.database_url, **folders):
             body = run(args, tmp)
-        finally:
-            connection.creation.destroy_test_db(name, verbosity=0)
     print(body)
     if args.write:
-        write_section(body)
+        marked_section_write("drift", body)
 
 
 def run(args, tmp: Path) -> str:

@@ -10,14 +10,15 @@ times the Predictor from PNG bytes (decode included), for information.
 """
 
 import argparse
-import io
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from bench.common import command_line, machine_summary, median, percentile, update_benchmarks_doc
+from bench.harness.images import png_encode
+from bench.harness.stats import median, percentile
+from bench.harness.torch_bench import mlcore_benchmark_run, mlcore_markdown
 from mlcore.demo import digit_image, load_digit_arrays
 from mlcore.images import Preprocessing
 from mlcore.nets import build_network
@@ -48,16 +49,6 @@ def make_images(size: int, n: int) -> list:
     return [digit_image(pixels, size).convert("RGB") for pixels in arrays]
 
 
-def png_bytes(images: list) -> list[bytes]:
-    """The images encoded as PNG."""
-    out = []
-    for img in images:
-        buffer = io.BytesIO()
-        img.save(buffer, format="PNG")
-        out.append(buffer.getvalue())
-    return out
-
-
 def time_interleaved(fns: dict[str, Callable[[], object]], reps: int) -> dict[str, list[float]]:
     """Run each function `reps` times, interleaved so load drift hits all of them alike."""
     for fn in fns.values():  # warm-up (oneDNN primitive caches, allocator)
@@ -77,7 +68,7 @@ def bench_size(size: int, single_reps: int, batch_reps: int) -> list[dict]:
     predictor = make_predictor(size)
     model, prep = predictor.model, predictor.preprocessing
     images = make_images(size, 64)
-    encoded = png_bytes(images)
+    encoded = [png_encode(image) for image in images]
     x_one, x_batch = prep.batch(images[:1]), prep.batch(images)
 
     def bare(x: torch.Tensor) -> Callable[[], object]:
@@ -125,48 +116,44 @@ def bench_size(size: int, single_reps: int, batch_reps: int) -> list[dict]:
 def render(rows: list[dict], args: argparse.Namespace) -> str:
     """Markdown for docs/benchmarks.md."""
     lines = [
-        f"Command: `{command_line()}`",
-        "",
-        f"Machine: {machine_summary()}. Random-weight resnet18, 10 classes, kNN bank of "
-        f"{BANK_SIZE} embeddings; {args.single_reps} single-image and {args.batch_reps} batch "
-        "repetitions, interleaved, medians reported.",
-        "",
-        "| input | path | single p50 ms | single p99 ms | batch-64 ms | images/s "
-        "| ratio single (p50) | ratio batch-64 |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| {r['size']}px | {r['path']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+        f"| {r['batch_ms']:.1f} | {r['throughput']:.0f} | {r['ratio_single']:.2f}x "
+        f"| {r['ratio_batch']:.2f}x |"
+        for r in rows
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['size']}px | {r['path']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-            f"| {r['batch_ms']:.1f} | {r['throughput']:.0f} | {r['ratio_single']:.2f}x "
-            f"| {r['ratio_batch']:.2f}x |"
-        )
-    lines += [
-        "",
-        "Ratios are against the bare forward at the same size; the target for "
+    return mlcore_markdown(
+        about=[
+            f"Random-weight resnet18, 10 classes, kNN bank of {BANK_SIZE} embeddings; "
+            f"{args.single_reps} single-image and {args.batch_reps} batch repetitions, "
+            "interleaved, medians reported."
+        ],
+        table=[
+            "| input | path | single p50 ms | single p99 ms | batch-64 ms | images/s "
+            "| ratio single (p50) | ratio batch-64 |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *lines,
+        ],
+        note="Ratios are against the bare forward at the same size; the target for "
         "`mlcore Predictor.predict` is < 1.2x. The PNG row adds decoding, which the bare "
         "forward does not do.",
-    ]
-    return "\n".join(lines)
+    )
+
+
+def measure(args: argparse.Namespace) -> str:
+    """Single-image latency and batch throughput at every input size, as markdown."""
+    rows = []
+    for size in args.sizes:
+        rows += bench_size(size, args.single_reps, args.batch_reps)
+    return render(rows, args)
 
 
 def main() -> None:
     """Run the benchmark and print (and optionally write) the markdown table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 224])
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--single-reps", type=int, default=100)
     parser.add_argument("--batch-reps", type=int, default=8)
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    rows = []
-    for size in args.sizes:
-        rows += bench_size(size, args.single_reps, args.batch_reps)
-    text = render(rows, args)
-    print(text)
-    if args.write:
-        update_benchmarks_doc("## mlcore", "### Inference on CPU", text)
+    mlcore_benchmark_run(parser, heading="### Inference on CPU", measure=measure)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import torch
-
-from bench.common import command_line, machine_summary, update_benchmarks_doc
+from bench.harness.torch_bench import mlcore_benchmark_run, mlcore_markdown
 from mlcore.data import split_records
 from mlcore.demo import render_digits
 from mlcore.evaluate import ood_auroc_table
@@ -26,44 +24,36 @@ from mlcore.train import TrainConfig, train
 
 def render(config: TrainConfig, metrics: dict, table: dict, n_valid: int, n_far: int) -> str:
     """Markdown for docs/benchmarks.md."""
-    lines = [
-        f"Command: `{command_line()}`",
-        "",
-        f"Machine: {machine_summary()}. Model: {config.arch} from scratch, {config.epochs} "
-        f"epochs, {config.image_size} px, seed {config.seed}. In-domain: {n_valid} validation "
-        f"digits; each near shift transforms those same digits; far-OOD: {n_far} crops of "
-        "scikit-learn's two sample photos.",
-        "",
-        f"Validation accuracy {metrics['valid_accuracy']:.3f}; NLL "
-        f"{metrics['valid_nll_before_calibration']:.4f} -> "
-        f"{metrics['valid_nll_after_calibration']:.4f} and ECE {metrics['ece_before']:.4f} -> "
-        f"{metrics['ece_after']:.4f} after temperature scaling (T = {metrics['temperature']:.3f}).",
-        "",
-        "| shift | AUROC msp | AUROC energy | AUROC knn | flagged by knn threshold "
-        "| flagged by energy | flagged by msp |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    lines = []
     for name, row in table.items():
         aurocs = " | ".join(f"{row[score]:.3f}" for score in SCORES)
         flagged = " | ".join(f"{row[f'flagged_{s}']:.0%}" for s in ("knn", "energy", "msp"))
         lines.append(f"| {name} | {aurocs} | {flagged} |")
-    lines += [
-        "",
-        "Thresholds accept 95% of in-domain validation images; `knn` (distance to the 10th "
+    return mlcore_markdown(
+        about=[
+            f"Model: {config.arch} from scratch, {config.epochs} epochs, {config.image_size} px, "
+            f"seed {config.seed}. In-domain: {n_valid} validation digits; each near shift "
+            f"transforms those same digits; far-OOD: {n_far} crops of scikit-learn's two sample "
+            "photos.",
+            f"Validation accuracy {metrics['valid_accuracy']:.3f}; NLL "
+            f"{metrics['valid_nll_before_calibration']:.4f} -> "
+            f"{metrics['valid_nll_after_calibration']:.4f} and ECE {metrics['ece_before']:.4f} -> "
+            f"{metrics['ece_after']:.4f} after temperature scaling "
+            f"(T = {metrics['temperature']:.3f}).",
+        ],
+        table=[
+            "| shift | AUROC msp | AUROC energy | AUROC knn | flagged by knn threshold "
+            "| flagged by energy | flagged by msp |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *lines,
+        ],
+        note="Thresholds accept 95% of in-domain validation images; `knn` (distance to the 10th "
         "nearest training embedding, Sun et al. 2022) is the primary `ood_score`.",
-    ]
-    return "\n".join(lines)
+    )
 
 
-def main() -> None:
-    """Train, score every shift and print (and optionally write) the table."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--far", type=int, default=200, help="number of far-OOD crops")
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def measure(args: argparse.Namespace) -> str:
+    """Train, score every shift; the table as markdown."""
     config = TrainConfig(epochs=args.epochs, image_size=32, device="cpu")
     with tempfile.TemporaryDirectory(prefix="bench-ood-") as tmp:
         records = render_digits(Path(tmp) / "digits", size=32)
@@ -73,10 +63,16 @@ def main() -> None:
     predictor = Predictor.from_trained(model)
     table = ood_auroc_table(predictor, valid, far_ood=far_ood_images(args.far, seed=0))
     metrics = {**model.metrics, "temperature": model.temperature}
-    text = render(config, metrics, table, len(valid), args.far)
-    print(text)
-    if args.write:
-        update_benchmarks_doc("## mlcore", "### Out-of-domain detection (AUROC per shift)", text)
+    return render(config, metrics, table, len(valid), args.far)
+
+
+def main() -> None:
+    """Train, score every shift and print (and optionally write) the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--far", type=int, default=200, help="number of far-OOD crops")
+    heading = "### Out-of-domain detection (AUROC per shift)"
+    mlcore_benchmark_run(parser, heading=heading, measure=measure)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,16 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness.processes import ProcessGroup
+from bench.harness.servers import celery_worker_command, worker_ready
 
 
 def _environment(workdir: Path) -> dict[str, str]:
@@ -42,34 +44,33 @@ def _environment(workdir: Path) -> dict[str, str]:
     return env
 
 
-def _start_worker(workdir: Path) -> subprocess.Popen:
-    log = (workdir / "worker.log").open("w")
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "training"]
-    command += ["-c", "1", "--prefetch-multiplier", "1", "--without-gossip", "--without-mingle"]
-    command += ["--loglevel", "INFO"]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 120
-    while "ready." not in (workdir / "worker.log").read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit((workdir / "worker.log").read_text())
-        time.sleep(0.2)
-    return process
+def _start_worker(workdir: Path) -> ProcessGroup:
+    """A `celery worker -Q training -c 1` on the run's database and broker, once ready."""
+    group = ProcessGroup(workdir / "logs")
+    command = celery_worker_command(name="bench-training", queue="training", prefetch=1)
+    try:
+        worker_ready(group.start("worker", command, env=dict(os.environ)), timeout=120)
+    except BaseException:
+        group.stop_all()
+        raise
+    return group
 
 
 def _seed(items: int):
     from django.core.management import call_command
 
+    from bench.harness import seeding  # the models: after django.setup()
     from reviewapp import ml
     from reviewapp.models import Project
-    from tests.training_support import labeled_project
 
     call_command("migrate", verbosity=0)
     records = ml.render_demo_digits(Path(os.environ["HANDOFF_VAR_DIR"]) / "digits")[:items]
     Project.objects.filter(slug="bench").delete()
-    return labeled_project(records=records, slug="bench")
+    project = Project.objects.create(
+        slug="bench", name="Retrain digits", labels=[str(d) for d in range(10)], gate_min_reviews=5
+    )
+    seeding.base_items_ingest(project=project, records=records)
+    return project
 
 
 def _platform_run(project, params: dict) -> tuple[float, object]:
@@ -89,6 +90,7 @@ def _platform_run(project, params: dict) -> tuple[float, object]:
 def _plain_fastai(run, params: dict) -> float:
     """Plain fastai on the same snapshot: DataLoaders, vision_learner, fit_one_cycle."""
     from fastai.callback.progress import ProgressCallback
+    from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (patches Learner)
     from fastai.metrics import accuracy
     from fastai.vision.learner import vision_learner
 
@@ -127,12 +129,11 @@ def main() -> None:
 
         django.setup()
         project = _seed(args.items)
-        worker = _start_worker(workdir)
+        group = _start_worker(workdir)
         try:
             click_to_candidate, run = _platform_run(project, params)
         finally:
-            worker.terminate()
-            worker.wait(timeout=30)
+            group.stop_all(timeout=30)
         plain = _plain_fastai(run, params)
     result = {
         "items": args.items,

@@ -16,9 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-from bench.common import command_line, machine_summary, median, update_benchmarks_doc
+from bench.harness.stats import median
+from bench.harness.torch_bench import mlcore_benchmark_run, mlcore_markdown
 from mlcore.demo import render_digits
 from mlcore.train import TrainConfig, train
 
@@ -79,16 +78,7 @@ def mlcore_run(records: list, seed: int) -> dict[str, float]:
 def render(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
     """Markdown for docs/benchmarks.md."""
     fit = {name: median([r["fit"] for r in runs]) for name, runs in results.items()}
-    lines = [
-        f"Command: `{command_line()}`",
-        "",
-        f"Machine: {machine_summary()}. resnet18 from scratch, 1,797 digits at {SIZE} px, "
-        f"batch {BATCH}, one epoch of fit_one_cycle, {args.reps} interleaved runs, medians.",
-        "",
-        "| run | setup s | fit (1 epoch) s | post-fit analysis s | total s "
-        "| fit ratio vs fastai nw=0 | fit ratio vs fastai default |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    lines = []
     for name, runs in results.items():
         setup = median([r["setup"] for r in runs])
         total = median([r["total"] for r in runs])
@@ -98,22 +88,24 @@ def render(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
             f"| {fit[name] / fit['fastai, num_workers=0']:.2f}x "
             f"| {fit[name] / fit['fastai, default workers']:.2f}x |"
         )
-    lines += [
-        "",
-        "Target: mlcore's fit <= 1.1x plain fastai's. The post-fit analysis is extra work "
+    return mlcore_markdown(
+        about=[
+            f"resnet18 from scratch, 1,797 digits at {SIZE} px, batch {BATCH}, one epoch of "
+            f"fit_one_cycle, {args.reps} interleaved runs, medians."
+        ],
+        table=[
+            "| run | setup s | fit (1 epoch) s | post-fit analysis s | total s "
+            "| fit ratio vs fastai nw=0 | fit ratio vs fastai default |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *lines,
+        ],
+        note="Target: mlcore's fit <= 1.1x plain fastai's. The post-fit analysis is extra work "
         "(one inference pass over train + validation images) that plain fastai does not do.",
-    ]
-    return "\n".join(lines)
+    )
 
 
-def main() -> None:
-    """Run the comparison and print (and optionally write) the markdown table."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def measure(args: argparse.Namespace) -> str:
+    """`--reps` interleaved runs of each side; the table as markdown."""
     results = {"mlcore.train": [], "fastai, num_workers=0": [], "fastai, default workers": []}
     with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
         folder = Path(tmp) / "digits"
@@ -122,10 +114,14 @@ def main() -> None:
             results["mlcore.train"].append(mlcore_run(records, seed=rep))
             results["fastai, num_workers=0"].append(plain_fastai(folder, 0, seed=rep))
             results["fastai, default workers"].append(plain_fastai(folder, None, seed=rep))
-    text = render(results, args)
-    print(text)
-    if args.write:
-        update_benchmarks_doc("## mlcore", "### Training on CPU", text)
+    return render(results, args)
+
+
+def main() -> None:
+    """Run the comparison and print (and optionally write) the markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=3)
+    mlcore_benchmark_run(parser, heading="### Training on CPU", measure=measure)
 
 
 if __name__ == "__main__":

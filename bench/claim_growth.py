@@ -17,14 +17,16 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
-import subprocess
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness.database import analyze, database_arguments, database_prepare, django_setup
+
 DB_NAME = "handoff_bench_claim_growth"
 # Bound as parameters by earlier versions of the statement; the current one ignores them.
 CONSTANTS = {
@@ -56,14 +58,12 @@ def measure(sizes: list[int], runs: int, sql: str) -> list[dict]:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from review_load import _seed
-
+    from bench.harness.seeding import review_queue_seed  # the models: after django.setup()
     from reviewapp.models import Decision, ReviewTask
 
-    project, usernames = _seed(1, 500, "claims")
+    project, usernames = review_queue_seed(1, 500, "claims")
     reviewer = get_user_model().objects.get(username=usernames[0])
-    history, _ = _seed(1, 2000, "history")
+    history, _ = review_queue_seed(1, 2000, "history")
     done = list(ReviewTask.objects.filter(project=history))
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
@@ -87,8 +87,7 @@ def measure(sizes: list[int], runs: int, sql: str) -> list[dict]:
             ),
             batch_size=5000,
         )
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+        analyze()
         now = timezone.now()
         params = {
             "project": project.pk,
@@ -115,25 +114,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 50000])
     parser.add_argument("--runs", type=int, default=300, help="claims measured per size")
     parser.add_argument("--queue-sql", help="a queue_sql.py file whose CLAIM to measure")
-    parser.add_argument("--admin-url", default="postgres://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--database", default=DB_NAME, help="recreated for the run")
+    database_arguments(parser, name=DB_NAME)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from bench.common import database_recreate
-
-    database_url = database_recreate(admin_url=args.admin_url, name=args.database)
-    env = {**os.environ, "DATABASE_URL": database_url}
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
-    os.environ.update(DATABASE_URL=database_url, LOG_LEVEL="WARNING", DB_CONN_MAX_AGE="600")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
+    url = database_prepare(admin_url=args.admin_url, name=args.database)
+    django_setup(url, LOG_LEVEL="WARNING", DB_CONN_MAX_AGE="600")
     started = time.perf_counter()
     measure(sorted(args.sizes), args.runs, _claim_sql(args.queue_sql))
     print(f"done in {time.perf_counter() - started:.0f} s", flush=True)

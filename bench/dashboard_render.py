@@ -15,35 +15,36 @@ Results go to docs/benchmarks.md between the dashboard markers.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import re
-import subprocess
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness.database import analyze, database_arguments, database_prepare, django_setup
+from bench.harness.docs import command_line, marked_section_write
+from bench.harness.machine import machine_summary
+
 DB_NAME = "handoff_bench_dashboard"
-MARKERS = ("<!-- dashboard:start -->", "<!-- dashboard:end -->")
 
 
-def _recreate_database(admin_url: str) -> str:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from bench.common import database_recreate
+def _item(project, key: str, created_at):
+    """An item row without a file: the dashboard never opens the image."""
+    from reviewapp.models import Item
 
-    return database_recreate(admin_url=admin_url, name=DB_NAME)
-
-
-def _setup_django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    return Item(
+        project=project,
+        sha256=f"{key:0>64}"[-64:],
+        key=key,
+        image=f"items/b/{key}.png",
+        width=8,
+        height=8,
+        origin="simulation",
+        created_at=created_at,
+    )
 
 
 def _seed_items(project, version, reviewers, n: int, rng: random.Random) -> None:
@@ -56,16 +57,7 @@ def _seed_items(project, version, reviewers, n: int, rng: random.Random) -> None
     labels = [str(d) for d in range(10)]
     items = Item.objects.bulk_create(
         [
-            Item(
-                project=project,
-                sha256=f"{i:064x}",
-                key=f"k{i}",
-                image=f"items/b/{i}.png",
-                width=8,
-                height=8,
-                origin="simulation",
-                created_at=now - timedelta(days=30) + timedelta(days=30) * i / n,
-            )
+            _item(project, f"k{i}", now - timedelta(days=30) + timedelta(days=30) * i / n)
             for i in range(n)
         ],
         batch_size=2000,
@@ -203,14 +195,10 @@ def _seed_drift(project, version, n: int, rng: random.Random) -> int:
 
 
 def _seed(n: int):
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-
-    from reviewapp.accounts.services import groups_ensure
+    from bench.harness import seeding  # the models: after django.setup()
     from reviewapp.models import Alias, AliasAssignment, ModelVersion, Project
 
     rng = random.Random(8)
-    reviewers_group, _ = groups_ensure()
     project = Project.objects.create(
         slug="dash", name="Dashboard bench", labels=[str(d) for d in range(10)], stage="automated"
     )
@@ -230,16 +218,11 @@ def _seed(n: int):
         model_version=version,
         started_at=project.created_at - timedelta(days=60),
     )
-    reviewers = []
-    for index in range(4):
-        user = get_user_model().objects.create(username=f"bench-reviewer-{index}")
-        user.groups.add(reviewers_group)
-        reviewers.append(user)
+    reviewers = seeding.reviewers_create([f"bench-reviewer-{index}" for index in range(4)])
     project.reviewers.add(*reviewers)
     _seed_items(project, version, reviewers, n, rng)
     checks = _seed_drift(project, version, n, rng)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    analyze()
     return project, reviewers[0], checks
 
 
@@ -250,15 +233,8 @@ def _one_more_item(project) -> None:
     from reviewapp.models import Item, Outcome, Prediction
 
     n = Item.objects.filter(project=project).count()
-    item = Item.objects.create(
-        project=project,
-        sha256=f"live{n:060x}",
-        key=f"live{n}",
-        image=f"items/b/live{n}.png",
-        width=8,
-        height=8,
-        origin="simulation",
-    )
+    item = _item(project, f"live{n}", timezone.now())
+    item.save()
     version = project.model_versions.get()
     Prediction.objects.create(
         item=item,
@@ -303,17 +279,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--admin-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    database_arguments(parser)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    database_url = _recreate_database(args.admin_url)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        check=True,
-    )
-    _setup_django(database_url)
+    django_setup(database_prepare(admin_url=args.admin_url, name=DB_NAME))
     from django.test import Client
     from django.test.utils import setup_test_environment
 
@@ -342,21 +311,15 @@ def main() -> None:
 
 
 def _write(table: str, items: int, checks: int) -> None:
-    from bench.common import command_line, machine_summary
-
     section = (
-        f"{MARKERS[0]}\n## Project dashboard (issue 8)\n\n`{command_line()}` on PostgreSQL; "
+        f"## Project dashboard (issue 8)\n\n`{command_line()}` on PostgreSQL; "
         f"{machine_summary()}; measured {time.strftime('%Y-%m-%d')}. One project with {items} "
         f"items over 30 days (daily buckets), 4 reviewers, {checks} drift checks and an open "
         "alarm; GET of the project page through Django's test client (no network). Measured "
         "on 2 CPU cores shared with other jobs running at the same time: an upper bound.\n\n"
-        f"{table}{MARKERS[1]}"
+        f"{table}"
     )
-    path = ROOT / "docs/benchmarks.md"
-    text = path.read_text()
-    pattern = re.compile(re.escape(MARKERS[0]) + ".*?" + re.escape(MARKERS[1]), re.S)
-    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    path.write_text(text.rstrip() + "\n")
+    marked_section_write("dashboard", section)
 
 
 if __name__ == "__main__":

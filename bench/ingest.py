@@ -19,43 +19,24 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import command_line, machine_summary, median, percentile
-
-START, END = "<!-- ingest:start -->", "<!-- ingest:end -->"
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-
-
-def _setup(database_url: str, tmp: Path):
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ["MEDIA_ROOT"] = str(tmp / "media")
-    os.environ["ARTIFACTS_ROOT"] = str(tmp / "artifacts")
-    os.environ["HANDOFF_API_THROTTLE_RATE"] = "1000000/min"
-    import django
-
-    django.setup()
-    from django.db import connection
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    return connection, name
+from bench.harness.database import throwaway_database
+from bench.harness.docs import command_line, marked_section_write
+from bench.harness.machine import machine_summary
+from bench.harness.stats import median, percentile
 
 
-def _project_with_champion(slug: str, artifact):
-    from reviewapp.models import Project, Stage
-    from reviewapp.rollout import versions
-
-    project = Project.objects.create(
-        slug=slug, name=slug, labels=list(artifact.metadata["labels"]), stage=Stage.SUPERVISED
-    )
-    version = versions.champion_register(project=project, artifact=artifact, reason="b")
-    return project, version
-
-
-def _batches(images: list[bytes], size: int):
+def _ingest_batches(http, project, images: list[bytes], size: int):
+    """POST the images in batches of `size`; yields each accepted item's id."""
     for start in range(0, len(images), size):
-        yield [{"image": base64.b64encode(data).decode()} for data in images[start : start + size]]
+        entries = [
+            {"image": base64.b64encode(data).decode()} for data in images[start : start + size]
+        ]
+        response = http.post(
+            f"/api/v1/projects/{project.slug}/items/batch/", {"items": entries}, format="json"
+        )
+        assert response.status_code == 202, response.content
+        for row in response.json()["results"]:
+            yield row["item"]["id"]
 
 
 def bench_precomputed(http, project, version, images: list[bytes], batch: int) -> float:
@@ -72,17 +53,12 @@ def bench_precomputed(http, project, version, images: list[bytes], batch: int) -
     for data, result in zip(images, results, strict=True):
         by_sha[hashlib.sha256(data).hexdigest()] = result
     started = time.perf_counter()
-    for entries in _batches(images, batch):
-        response = http.post(
-            f"/api/v1/projects/{project.slug}/items/batch/", {"items": entries}, format="json"
+    for item_id in _ingest_batches(http, project, images, batch):
+        item = Item.objects.get(pk=item_id)
+        prediction, _ = prediction_service.prediction_record(
+            item=item, model_version=version, result=by_sha[item.sha256], latency_ms=0.0
         )
-        assert response.status_code == 202, response.content
-        for row in response.json()["results"]:
-            item = Item.objects.get(pk=row["item"]["id"])
-            prediction, _ = prediction_service.prediction_record(
-                item=item, model_version=version, result=by_sha[item.sha256], latency_ms=0.0
-            )
-            prediction_service.prediction_route(prediction=prediction)
+        prediction_service.prediction_route(prediction=prediction)
     return len(images) / (time.perf_counter() - started)
 
 
@@ -91,13 +67,8 @@ def bench_cpu_inference(http, project, images: list[bytes], batch: int) -> float
     from reviewapp.tasks import predict_item
 
     started = time.perf_counter()
-    for entries in _batches(images, batch):
-        response = http.post(
-            f"/api/v1/projects/{project.slug}/items/batch/", {"items": entries}, format="json"
-        )
-        assert response.status_code == 202, response.content
-        for row in response.json()["results"]:
-            predict_item.run(row["item"]["id"])
+    for item_id in _ingest_batches(http, project, images, batch):
+        predict_item.run(item_id)
     return len(images) / (time.perf_counter() - started)
 
 
@@ -118,18 +89,6 @@ def bench_sync_latency(http, project, images: list[bytes]) -> list[float]:
     return latencies
 
 
-def write_section(body: str) -> None:
-    """Replace our marked section of docs/benchmarks.md (re-read right before writing)."""
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    block = f"{START}\n{body.rstrip()}\n{END}"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    DOC.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=400)
@@ -143,35 +102,34 @@ def main() -> None:
         raise SystemExit(
             "set DATABASE_URL to a PostgreSQL server (the benchmark is for PostgreSQL)"
         )
-    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    connection, name = _setup(database_url, tmp)
-    try:
-        from rest_framework.test import APIClient
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp_name:
+        tmp = Path(tmp_name)
+        folders = {"MEDIA_ROOT": str(tmp / "media"), "ARTIFACTS_ROOT": str(tmp / "artifacts")}
+        with throwaway_database(database_url, HANDOFF_API_THROTTLE_RATE="1000000/min", **folders):
+            from rest_framework.test import APIClient
 
-        from reviewapp import ml
-        from reviewapp.api.auth import api_client_create
+            from bench.harness import seeding  # the models: after django.setup()
+            from reviewapp import ml
+            from reviewapp.api.auth import api_client_create
+            from reviewapp.models import Stage
 
-        records = ml.render_demo_digits(tmp / "digits")
-        artifact = ml.train_and_save(
-            records=records[:300],
-            params={"arch": "resnet18", "epochs": 1, "image_size": 32, "device": "cpu"},
-            dest=tmp / "artifact",
-            dataset_hash="bench",
-        )
-        images = [Path(r.path).read_bytes() for r in records[300:]]
-        n1, n2, n3 = args.items, args.cpu_items, args.latency_items
-        pre, pre_version = _project_with_champion("bench-pre", artifact)
-        cpu, _ = _project_with_champion("bench-cpu", artifact)
-        lat, _ = _project_with_champion("bench-lat", artifact)
-        _, token = api_client_create(name="bench", projects=[pre, cpu, lat])
-        http = APIClient()
-        http.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-        bench_sync_latency(http, lat, images[-5:])  # warm-up: model load, first queries
-        pre_rate = bench_precomputed(http, pre, pre_version, images[:n1], args.batch)
-        cpu_rate = bench_cpu_inference(http, cpu, images[n1 : n1 + n2], args.batch)
-        latencies = bench_sync_latency(http, lat, images[n1 + n2 : n1 + n2 + n3])
-    finally:
-        connection.creation.destroy_test_db(name, verbosity=0)
+            records = ml.render_demo_digits(tmp / "digits")
+            artifact = seeding.tiny_model_train(
+                records=records[:300], dest=tmp / "artifact", dataset_hash="bench"
+            )
+            images = [Path(r.path).read_bytes() for r in records[300:]]
+            n1, n2, n3 = args.items, args.cpu_items, args.latency_items
+            (pre, pre_version), (cpu, _), (lat, _) = (
+                seeding.project_with_champion(slug=slug, artifact=artifact, stage=Stage.SUPERVISED)
+                for slug in ("bench-pre", "bench-cpu", "bench-lat")
+            )
+            _, token = api_client_create(name="bench", projects=[pre, cpu, lat])
+            http = APIClient()
+            http.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+            bench_sync_latency(http, lat, images[-5:])  # warm-up: model load, first queries
+            pre_rate = bench_precomputed(http, pre, pre_version, images[:n1], args.batch)
+            cpu_rate = bench_cpu_inference(http, cpu, images[n1 : n1 + n2], args.batch)
+            latencies = bench_sync_latency(http, lat, images[n1 + n2 : n1 + n2 + n3])
     body = "\n".join(
         [
             "## API ingest (issue 7)",
@@ -195,7 +153,7 @@ def main() -> None:
     )
     print(body)
     if args.write:
-        write_section(body)
+        marked_section_write("ingest", body)
 
 
 if __name__ == "__main__":

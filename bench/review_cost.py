@@ -13,43 +13,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness.database import database_arguments, database_prepare, database_url, django_setup
+from bench.harness.machine import process_cpu_seconds
+
 DB_NAME = "handoff_bench_review_cost"
-
-
-def _recreate_database(admin_url: str) -> str:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from bench.common import database_recreate
-
-    return database_recreate(admin_url=admin_url, name=DB_NAME)
-
-
-def _backend_cpu_seconds(pid: int) -> float:
-    """utime + stime of a PostgreSQL backend process (same machine only)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(requests: int) -> dict:
     """Seed, log one reviewer in, post `requests` decisions one after another."""
+    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from review_load import _seed
+    from bench.harness import seeding  # the models: after django.setup()
 
-    project, usernames = _seed(1, requests + 1, f"cost{int(time.time())}")
+    project, usernames = seeding.review_queue_seed(1, requests + 1, f"cost{int(time.time())}")
     client = Client(HTTP_HOST="127.0.0.1")
-    from django.contrib.auth import get_user_model
-
     # force_login: django-axes's backend refuses an authenticate() call without a request.
     client.force_login(get_user_model().objects.get(username=usernames[0]))
     base = f"/projects/{project.slug}/review"
@@ -59,7 +46,7 @@ def measure(requests: int) -> dict:
         backend = cursor.fetchone()[0]
     latencies, queries = [], []
     connection.force_debug_cursor = True  # log queries (each request starts the log afresh)
-    cpu0, pg0, wall0 = time.process_time(), _backend_cpu_seconds(backend), time.perf_counter()
+    cpu0, pg0, wall0 = time.process_time(), process_cpu_seconds(backend), time.perf_counter()
     for _ in range(requests):
         started = time.perf_counter()
         response = client.post(
@@ -71,7 +58,7 @@ def measure(requests: int) -> dict:
         assert response.status_code == 200, response.content
         task = response.json()["next"]
     cpu = time.process_time() - cpu0
-    pg = _backend_cpu_seconds(backend) - pg0
+    pg = process_cpu_seconds(backend) - pg0
     wall = time.perf_counter() - wall0
     return {
         "requests": requests,
@@ -86,29 +73,14 @@ def measure(requests: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--admin-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    database_arguments(parser)
     parser.add_argument("--reuse-db", action="store_true", help="skip drop/create/migrate")
     args = parser.parse_args()
-    parts = urllib.parse.urlsplit(args.admin_url)
-    database_url = urllib.parse.urlunsplit(parts._replace(path=f"/{DB_NAME}"))
-    if not args.reuse_db:
-        import subprocess
-
-        database_url = _recreate_database(args.admin_url)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": database_url},
-            check=True,
-        )
-    os.environ.update(
-        DATABASE_URL=database_url, LOG_LEVEL="WARNING", DB_CONN_MAX_AGE="600", DEBUG="0"
-    )
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    if args.reuse_db:
+        url = database_url(admin_url=args.admin_url, name=DB_NAME)
+    else:
+        url = database_prepare(admin_url=args.admin_url, name=DB_NAME)
+    django_setup(url, LOG_LEVEL="WARNING", DB_CONN_MAX_AGE="600", DEBUG="0")
     print(json.dumps(measure(args.requests)), flush=True)
 
 

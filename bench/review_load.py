@@ -16,23 +16,27 @@ Results go to docs/benchmarks.md between the review-load markers.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import re
-import signal
-import statistics
-import subprocess
 import sys
+import tempfile
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness.client import Http
+from bench.harness.database import database_arguments, database_prepare, django_setup
+from bench.harness.docs import marked_section_write
+from bench.harness.machine import cpu_model, process_cpu_seconds
+from bench.harness.processes import Process, ProcessGroup, http_wait
+from bench.harness.servers import gunicorn_command
+from bench.harness.stats import percentile_interpolated
+
 DB_NAME = "handoff_bench_review"
-PASSWORD = "bench-reviewer-password-123"  # noqa: S105 - throwaway benchmark users
 PORT = 8765
 
 
@@ -42,168 +46,45 @@ class ClientResult:
     errors: list[str] = field(default_factory=list)
 
 
-def _setup_django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def _recreate_database(admin_url: str) -> str:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from bench.common import database_recreate
-
-    return database_recreate(admin_url=admin_url, name=DB_NAME)
-
-
-def _seed(clients: int, items: int, run: str):
-    """A project with `items` open shadow tasks and `clients` reviewers."""
-    from django.contrib.auth import get_user_model
-
-    from reviewapp.accounts.services import groups_ensure
-    from reviewapp.models import Item, Project, ReviewReason, ReviewTask
-
-    reviewers_group, _ = groups_ensure()
-    project = Project.objects.create(
-        slug=f"load-{run}", name=f"Load {run}", labels=list("0123456789")
-    )
-    users = []
-    for index in range(clients):
-        user, _ = get_user_model().objects.get_or_create(username=f"bench-{index}")
-        user.set_password(PASSWORD)
-        user.save()
-        user.groups.add(reviewers_group)
-        users.append(user)
-    project.reviewers.add(*users)
-    rows = [
-        Item(
-            project=project,
-            sha256=f"{run}-{n:060d}"[-64:],
-            key=f"{run}-{n}",
-            image=f"items/bench/{n}.png",
-            width=32,
-            height=32,
-            origin="simulation",
-        )
-        for n in range(items)
-    ]
-    created = Item.objects.bulk_create(rows, batch_size=1000)
-    ReviewTask.objects.bulk_create(
-        [
-            ReviewTask(project=project, item=i, reason=ReviewReason.SHADOW, priority=20)
-            for i in created
-        ],
-        batch_size=1000,
-    )
-    from django.db import connection
-
-    with connection.cursor() as cursor:  # fresh statistics, as autovacuum would keep them
-        cursor.execute("ANALYZE")
-    return project, [u.username for u in users]
-
-
-# gunicorn closes a keep-alive connection idle for 2 s (its default); a client idle for longer
-# opens a new one rather than find out by a failed request.
-KEEPALIVE_IDLE_S = 1.5
-
-
-class Client:
-    """One reviewer: a cookie jar over one keep-alive HTTP connection (reopened when closed)."""
-
-    def __init__(self, username: str) -> None:
-        self.cookies: dict[str, str] = {}
-        self.username = username
-        self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-        self.last_used = 0.0
-
-    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
-        if time.monotonic() - self.last_used > KEEPALIVE_IDLE_S:
-            self.conn.close()  # the next request opens a fresh connection
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
-        data = None
-        if body is not None:
-            data = urllib.parse.urlencode(body)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["X-CSRFToken"] = self.cookies.get("csrftoken", "")
-            headers["Referer"] = f"http://127.0.0.1:{PORT}/"
-        self.conn.request(method, path, body=data, headers=headers)
-        response = self.conn.getresponse()
-        payload = response.read()
-        for header, value in response.getheaders():
-            if header.lower() == "set-cookie":
-                name, _, rest = value.partition("=")
-                self.cookies[name] = rest.split(";", 1)[0]
-        self.last_used = time.monotonic()
-        return response.status, payload
-
-    def log_in(self) -> None:
-        self.request("GET", "/accounts/login/")
-        status, _ = self.request(
-            "POST", "/accounts/login/", {"username": self.username, "password": PASSWORD}
-        )
-        if status != 302:
-            raise RuntimeError(f"login failed for {self.username}: HTTP {status}")
-
-
-def _review(client: Client, slug: str, seconds: float, think: float, result: ClientResult) -> None:
+def _review(client: Http, slug: str, seconds: float, think: float, result: ClientResult) -> None:
     """Claim once, then loop for at most `seconds`: (think,) decide + claim the next in one round
     trip."""
     deadline = time.monotonic() + seconds
     base = f"/projects/{slug}/review"
-    status, body = client.request("GET", f"{base}/next.json")
+    status, body, _ = client.request("GET", f"{base}/next.json")
     task = json.loads(body)["task"] if status == 200 else None
     while task is not None and time.monotonic() < deadline:
         if think:
             time.sleep(think)
         started = time.perf_counter()
-        status, body = client.request(
-            "POST",
+        status, body, _ = client.post_form(
             f"{base}/decide.json",
             {"task": task["id"], "label": "1", "duration_ms": 500, "held": task["id"]},
         )
         if status != 200:
             result.errors.append(f"decide {status}: {body[:120]!r}")
-            status, body = client.request("GET", f"{base}/next.json")
+            status, body, _ = client.request("GET", f"{base}/next.json")
             task = json.loads(body)["task"] if status == 200 else None
             continue
         result.latencies_ms.append((time.perf_counter() - started) * 1000)
         task = json.loads(body)["next"]
 
 
-def _floor(client: Client, slug: str, seconds: float, result: ClientResult) -> None:
+def _floor(client: Http, slug: str, seconds: float, result: ClientResult) -> None:
     """The cheapest signed-in desk request (renew no leases): session, user, project access."""
     deadline = time.monotonic() + seconds
     url = f"/projects/{slug}/review/renew.json"
     while time.monotonic() < deadline:
         started = time.perf_counter()
-        status, body = client.request("POST", url, {"held": ""})
+        status, body, _ = client.post_form(url, {"held": ""})
         if status != 200:
             result.errors.append(f"renew {status}: {body[:120]!r}")
             continue
         result.latencies_ms.append((time.perf_counter() - started) * 1000)
 
 
-def _percentile(values: list[float], q: float) -> float:
-    return (
-        statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else 0.0
-    )
-
-
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process on this machine (0 once it has gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _server_pids(master: int) -> list[int]:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return [master, *map(int, children)]
+def _server_pids(server: Process) -> list[int]:
+    return [server.pid, *server.children()]
 
 
 def _postgres_pids() -> list[int]:
@@ -212,16 +93,16 @@ def _postgres_pids() -> list[int]:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [DB_NAME],
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
         )
         return [row[0] for row in cursor.fetchall()]
 
 
-def _cpu_snapshot(master: int) -> dict[str, dict[int, float]]:
+def _cpu_snapshot(server: Process) -> dict[str, dict[int, float]]:
     return {
-        "server": {pid: _cpu_seconds(pid) for pid in _server_pids(master)},
-        "postgres": {pid: _cpu_seconds(pid) for pid in _postgres_pids()},
+        "server": {pid: process_cpu_seconds(pid) for pid in _server_pids(server)},
+        "postgres": {pid: process_cpu_seconds(pid) for pid in _postgres_pids()},
     }
 
 
@@ -246,16 +127,18 @@ def _check(project) -> dict[str, int]:
     return {"decided_twice": twice, "left_undecided": not_done, "outcomes": outcomes}
 
 
-def _drive(usernames: list[str], loop, args: tuple, server: int) -> dict:
+def _drive(usernames: list[str], loop, args: tuple, server: Process, port: int) -> dict:
     """Sign the users in, run `loop(client, *args, result)` in a thread each, and measure.
 
     Latency percentiles, errors, and the CPU time per request of the gunicorn processes
-    (`server`: the master's pid), of PostgreSQL's backends and of this process's client threads:
+    (`server`: the master), of PostgreSQL's backends and of this process's client threads:
     on a shared machine these say more than the latencies.
     """
-    workers = [Client(name) for name in usernames]
-    for client in workers:
-        client.log_in()
+    from bench.harness.seeding import PASSWORD  # the models: after django.setup()
+
+    workers = [Http(port, keep_alive=True, timeout=30) for _ in usernames]
+    for client, username in zip(workers, usernames, strict=True):
+        client.log_in(username, PASSWORD)
     results = [ClientResult() for _ in workers]
     cpu_before, client_before = _cpu_snapshot(server), time.process_time()
     started = time.perf_counter()
@@ -275,9 +158,9 @@ def _drive(usernames: list[str], loop, args: tuple, server: int) -> dict:
         "requests": len(latencies),
         "seconds": round(elapsed, 1),
         "per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(_percentile(latencies, 50), 1),
-        "p95_ms": round(_percentile(latencies, 95), 1),
-        "p99_ms": round(_percentile(latencies, 99), 1),
+        "p50_ms": round(percentile_interpolated(latencies, 50), 1),
+        "p95_ms": round(percentile_interpolated(latencies, 95), 1),
+        "p99_ms": round(percentile_interpolated(latencies, 99), 1),
         "errors": sum(len(r.errors) for r in results),
         "server_cpu_ms": round(_cpu_used(cpu_before, cpu_after, "server") * per_request, 2),
         "postgres_cpu_ms": round(_cpu_used(cpu_before, cpu_after, "postgres") * per_request, 2),
@@ -286,25 +169,29 @@ def _drive(usernames: list[str], loop, args: tuple, server: int) -> dict:
 
 
 def run_scenario(
-    clients: int, items: int, time_limit: float, run: str, think: float, server: int
+    clients: int, items: int, time_limit: float, run: str, think: float, server: Process, port: int
 ) -> dict:
     """Seed, run `clients` reviewers to an empty queue (or the time limit), check the database."""
-    project, usernames = _seed(clients, items, run)
-    measured = _drive(usernames, _review, (project.slug, time_limit, think), server)
+    from bench.harness import seeding  # the models: after django.setup()
+
+    project, usernames = seeding.review_queue_seed(clients, items, run)
+    measured = _drive(usernames, _review, (project.slug, time_limit, think), server, port)
     decisions, per_s = measured.pop("requests"), measured.pop("per_s")
     head = {"clients": clients, "think_ms": round(think * 1000), "items": items}
     return {**head, "decisions": decisions, "decisions_per_s": per_s, **measured, **_check(project)}
 
 
-def run_floor(clients: int, seconds: float, run: str, server: int) -> dict:
+def run_floor(clients: int, seconds: float, run: str, server: Process, port: int) -> dict:
     """`clients` signed-in clients posting renew.json for `seconds`: what the machine, gunicorn
     and Django's request stack cost before the desk does any work (a yardstick for the table)."""
-    project, usernames = _seed(clients, 1, run)
-    measured = _drive(usernames, _floor, (project.slug, seconds), server)
+    from bench.harness import seeding  # the models: after django.setup()
+
+    project, usernames = seeding.review_queue_seed(clients, 1, run)
+    measured = _drive(usernames, _floor, (project.slug, seconds), server, port)
     return {"clients": clients, "requests_per_s": measured.pop("per_s"), **measured}
 
 
-def _start_gunicorn(database_url: str, workers: int, threads: int) -> subprocess.Popen:
+def _start_gunicorn(group: ProcessGroup, database_url: str, args) -> Process:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -312,22 +199,10 @@ def _start_gunicorn(database_url: str, workers: int, threads: int) -> subprocess
         "HANDOFF_ENV": "development",
         "DB_CONN_MAX_AGE": "600",
     }
-    command = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{PORT}"]
-    command += ["--workers", str(workers), "--log-level", "warning"]
-    if threads > 1:  # gthread workers keep the clients' connections alive between requests
-        command += ["--worker-class", "gthread", "--threads", str(threads)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            http.client.HTTPConnection("127.0.0.1", PORT, timeout=2).request(
-                "GET", "/accounts/login/"
-            )
-            return process
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("gunicorn did not start")
+    command = gunicorn_command(port=args.port, workers=args.workers, threads=args.threads)
+    process = group.start("web", command, env=env)
+    http_wait(port=args.port, timeout=60)
+    return process
 
 
 def _floor_table(floors: list[dict]) -> str:
@@ -350,14 +225,6 @@ def _floor_table(floors: list[dict]) -> str:
     )
 
 
-def _cpu_model() -> str:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from bench.common import cpu_model
-
-    return cpu_model()
-
-
 def _write(rows: list[dict], command: str, workers: int, threads: int, floors: list[dict]) -> None:
     header = (
         "| clients | think ms | items | decisions | seconds | decisions/s | p50 ms | p95 ms "
@@ -373,26 +240,17 @@ def _write(rows: list[dict], command: str, workers: int, threads: int, floors: l
     )
     kind = f"gthread workers x {threads} threads" if threads > 1 else "sync workers"
     section = (
-        "<!-- review-load:start -->\n## Review desk under load\n\n"
+        "## Review desk under load\n\n"
         f"Command: `{command}` (gunicorn, {workers} {kind}, PostgreSQL 15, clients and "
-        f"server on the same 2-core machine, {_cpu_model()}; round trip = one `decide.json` "
+        f"server on the same 2-core machine, {cpu_model()}; round trip = one `decide.json` "
         "request that records the decision and claims the next item; think ms = the simulated "
         "reviewer's pause before each decision, 0 = closed-loop stress; "
-        f"measured {time.strftime('%Y-%m-%d')}).\n\n"
-        + header
-        + lines
-        + _floor_table(floors)
-        + "<!-- review-load:end -->"
+        f"measured {time.strftime('%Y-%m-%d')}).\n\n" + header + lines + _floor_table(floors)
     )
-    path = ROOT / "docs/benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"<!-- review-load:start -->.*?<!-- review-load:end -->", re.S)
-    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    path.write_text(text.rstrip() + "\n")
+    marked_section_write("review-load", section)
 
 
 def main() -> None:
-    global DB_NAME, PORT  # noqa: PLW0603 - the one run's settings, read by the helpers above
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="*", default=[1, 4, 16])
     parser.add_argument("--items", type=int, default=2000)
@@ -414,43 +272,42 @@ def main() -> None:
         default=20,
         help="seconds of the renew.json yardstick at the largest client count (0: none)",
     )
-    parser.add_argument("--admin-url", default="postgres://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--database", default=DB_NAME, help="recreated for the run")
+    database_arguments(parser, name=DB_NAME)
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    DB_NAME, PORT = args.database, args.port
-    database_url = _recreate_database(args.admin_url)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        check=True,
-    )
-    _setup_django(database_url)
-    server = _start_gunicorn(database_url, args.workers, args.threads)
-    rows, floors = [], []
-    try:
-        for think_ms in args.think_ms:
-            for clients in args.clients:
-                run = f"c{clients}-t{think_ms}"
-                # With think time a reviewer does ~1 item/s: keep each run near 100 s.
-                items = args.items if not think_ms else min(args.items, clients * 100)
-                row = run_scenario(
-                    clients, items, args.time_limit, run, think_ms / 1000, server.pid
-                )
-                print(json.dumps(row), flush=True)
-                rows.append(row)
-        if args.floor_seconds > 0:
-            floor = run_floor(max(args.clients), args.floor_seconds, "floor", server.pid)
-            print(json.dumps({"floor": floor}), flush=True)
-            floors.append(floor)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    database_url = database_prepare(admin_url=args.admin_url, name=args.database)
+    django_setup(database_url)
+    with tempfile.TemporaryDirectory(prefix="bench-review-load-") as logs:
+        group = ProcessGroup(Path(logs))
+        try:
+            rows, floors = _run_all(args, group, database_url)
+        finally:
+            group.stop_all(timeout=30)
     if not args.no_write:
         command = "python bench/review_load.py " + " ".join(sys.argv[1:])
         _write(rows, command.strip(), args.workers, args.threads, floors)
+
+
+def _run_all(args, group: ProcessGroup, database_url: str) -> tuple[list[dict], list[dict]]:
+    """Start gunicorn, run every scenario, then the yardstick; print each result as JSON."""
+    server = _start_gunicorn(group, database_url, args)
+    rows, floors = [], []
+    for think_ms in args.think_ms:
+        for clients in args.clients:
+            run = f"c{clients}-t{think_ms}"
+            # With think time a reviewer does ~1 item/s: keep each run near 100 s.
+            items = args.items if not think_ms else min(args.items, clients * 100)
+            row = run_scenario(
+                clients, items, args.time_limit, run, think_ms / 1000, server, args.port
+            )
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    if args.floor_seconds > 0:
+        floor = run_floor(max(args.clients), args.floor_seconds, "floor", server, args.port)
+        print(json.dumps({"floor": floor}), flush=True)
+        floors.append(floor)
+    return rows, floors
 
 
 if __name__ == "__main__":

@@ -15,23 +15,24 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import functools
-import io
 import itertools
 import json
 import random
-import re
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.resilience.stack import Http  # noqa: E402
+from bench.harness.client import Http
+from bench.harness.database import django_setup, migrate
+from bench.harness.docs import marked_section_write
+from bench.harness.images import digit_png
+from bench.harness.servers import PgCluster, postgres_bin
+from bench.harness.stack import Stack
 
 SEED_SPEC = {"stage": "partial", "traffic_share": 0.5, "confidence_threshold": 0.0}
 FINAL_STATE = """
@@ -45,25 +46,6 @@ FINAL_STATE = """
              WHERE d.item_id = i.id AND d.undone_at IS NULL)
     FROM reviewapp_item i
 """
-
-
-@functools.cache
-def _digits():
-    from mlcore.demo import load_digit_arrays
-
-    return load_digit_arrays()[0]
-
-
-def digit_png(seed: int) -> bytes:
-    """A real handwritten digit (in the model's domain), made unique by one corner pixel."""
-    from mlcore.demo import digit_image
-
-    images = _digits()
-    image = digit_image(images[seed % len(images)])
-    image.putpixel((0, 0), 255 - (seed // len(images)) % 256)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @dataclass
@@ -204,8 +186,7 @@ def run_soak(
     ingest_stop, review_stop = threading.Event(), threading.Event()
     threads = []
     for index in range(ingesters):
-        http = stack.http()
-        http.token = seeded["token"]
+        http = stack.http(token=seeded["token"])
         pace = ingesters / rate
         args = (http, slug, seeds, tally, ingest_stop, random.Random(index), pace)
         threads.append(threading.Thread(target=_ingest, args=args))
@@ -236,54 +217,32 @@ def run_soak(
 @contextlib.contextmanager
 def soak_stack():
     """A throwaway PostgreSQL cluster (migrated), a redis-server and a tiny trained model."""
-    import os
-    import shutil
-    import subprocess
-    import tempfile
-
-    from tests.resilience.servers import PgCluster, ProcessGroup, RedisServer, postgres_bin
-    from tests.resilience.stack import Stack
-
-    folder = Path(tempfile.mkdtemp(prefix="handoff-soak-"))
-    (folder / "logs").mkdir()
     cluster = PgCluster(postgres_bin())
-    group = ProcessGroup(folder / "logs")
     try:
         cluster.start()
-        cluster.execute('CREATE DATABASE "soak"')
-        env = {**os.environ, "DATABASE_URL": cluster.url("soak")}
-        migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
-        subprocess.run(migrate, cwd=ROOT, env=env, check=True)
-        broker = RedisServer(group)
-        broker.start()
-        stack = Stack(database_url=cluster.url("soak"), broker=broker, folder=folder, group=group)
-        stack.artifact = _train_artifact(folder, cluster.url("soak"))
-        yield stack
+        database_url = cluster.database_create("soak")
+        migrate(database_url)
+        stack = Stack.create(database_url=database_url, prefix="handoff-soak-")
+        try:
+            stack.artifact = _train_artifact(stack.folder, database_url)
+            yield stack
+        finally:
+            stack.remove()
     finally:
-        group.stop_all()
         cluster.destroy()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _train_artifact(folder: Path, database_url: str) -> dict:
-    """The tests' tiny model: resnet18, one epoch on 400 digits at 32 px, on the CPU."""
-    import os
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ["DATABASE_URL"] = database_url
-    import django
-
-    django.setup()
+    """The tests' tiny model, trained on 400 digits in this process."""
+    django_setup(database_url)
+    from bench.harness import seeding  # the models: only once Django is set up
     from reviewapp import ml
 
     records = ml.render_demo_digits(folder / "digits")
-    saved = ml.train_and_save(
-        records=records[:400],
-        params={"arch": "resnet18", "epochs": 1, "image_size": 32, "device": "cpu"},
-        dest=folder / "artifact",
-        dataset_hash="soak",
+    saved = seeding.tiny_model_train(
+        records=records[:400], dest=folder / "artifact", dataset_hash="soak"
     )
-    return {"path": str(saved.path), "sha256": saved.sha256, "metadata": saved.metadata}
+    return seeding.artifact_spec(saved)
 
 
 def _write(figures: dict, command: str) -> None:
@@ -305,7 +264,7 @@ def _write(figures: dict, command: str) -> None:
     ]  # fmt: skip
     table = "| figure | value |\n| --- | --- |\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
     section = (
-        "<!-- soak:start -->\n## Soak: ingest and review together\n\n"
+        "## Soak: ingest and review together\n\n"
         f"Command: `{command}` (gunicorn 3 sync workers, one prefork worker with 2 processes, "
         "beat sweeping every 10 s, a throwaway PostgreSQL cluster and redis-server; 2 API "
         f"ingest clients paced together at {figures['rate']:g} submissions/s, 10% of them "
@@ -317,15 +276,9 @@ def _write(figures: dict, command: str) -> None:
         "pessimistic, "
         f"measured {time.strftime('%Y-%m-%d')}). After the run the clients stop, the queues "
         "drain, and every item is classified from the database: one outcome, or waiting in "
-        "exactly one queue; anything else counts as lost or duplicated.\n\n"
-        + table
-        + "<!-- soak:end -->"
+        "exactly one queue; anything else counts as lost or duplicated.\n\n" + table
     )
-    path = ROOT / "docs/benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"<!-- soak:start -->.*?<!-- soak:end -->", re.S)
-    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    path.write_text(text.rstrip() + "\n")
+    marked_section_write("soak", section)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Smoke test of the replay benchmark: bench/replay.py end to end at tiny scale.
+"""Smoke test of the replay benchmark: `python -m bench.replay` end to end at tiny scale.
 
 It starts the whole system (gunicorn, a default and a training Celery worker, beat) on its own
 PostgreSQL database and the configured Redis broker, streams 24 digits through the API with a
@@ -42,7 +42,7 @@ def replay(tmp_path_factory) -> dict:
         pytest.skip("PostgreSQL is not reachable")
     out = tmp_path_factory.mktemp("replay")
     admin_url = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
-    command = [sys.executable, "bench/replay.py", "--smoke", "--no-write", "--out", str(out)]
+    command = [sys.executable, "-m", "bench.replay", "--smoke", "--no-write", "--out", str(out)]
     command += ["--admin-url", admin_url, "--database", f"{parts.path.strip('/')}_replay_smoke"]
     command += ["--port", "8767", "--arms", "manual", "threshold", "handoff"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=540)

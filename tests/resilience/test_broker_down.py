@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.resilience.servers import wait_until
-from tests.resilience.stack import png
+from bench.harness.images import png
+from bench.harness.processes import wait_until
 
 PER_ITEM = """
     SELECT i.id,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from tests.resilience.servers import wait_until
-from tests.resilience.stack import png
+from bench.harness.images import png
+from bench.harness.processes import wait_until
 
 PREDICTED = "SELECT count(*) FROM reviewapp_item WHERE prediction_due_at IS NULL"
 

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.resilience.stack import png
+from bench.harness.images import png
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import time
 import numpy as np
 from PIL import Image
 
-from tests.resilience.servers import wait_until
-from tests.resilience.stack import Http
+from bench.harness.client import Http
+from bench.harness.processes import wait_until
 
 ROUNDS = 2
 
@@ -28,8 +28,7 @@ def _noise_png(seed: int, side: int = 900) -> bytes:
 
 
 def _uploader(port, token, slug, images, accepted, stop) -> None:
-    http = Http(port)
-    http.token = token
+    http = Http(port, token=token)
     while not stop.is_set() and images:
         key, data = images.pop()
         try:
@@ -44,9 +43,7 @@ def _warm_up(port: int, token: str) -> None:
     """One request per gunicorn worker, so the kill lands during uploads, not imports."""
 
     def get() -> None:
-        http = Http(port)
-        http.token = token
-        http.request("GET", "/api/v1/projects/")
+        Http(port, token=token).request("GET", "/api/v1/projects/")
 
     threads = [threading.Thread(target=get) for _ in range(6)]
     for thread in threads:

@@ -7,8 +7,8 @@ import signal
 
 import psycopg
 
-from tests.resilience.servers import wait_until
-from tests.resilience.stack import png
+from bench.harness.images import png
+from bench.harness.processes import wait_until
 
 BLOCKED_INSERT = """
     SELECT count(*) FROM pg_locks

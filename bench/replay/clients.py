@@ -4,90 +4,24 @@ reviewers on the desk's JSON endpoints, and the rollout admin who acts on what t
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import random
 import threading
 import time
-import urllib.parse
-import uuid
 from dataclasses import dataclass, field
+
+from bench.harness.client import Http
 
 logger = logging.getLogger(__name__)
 
 
-class Session:
-    """A browser-like client: a cookie jar over plain http.client connections."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.cookies: dict[str, str] = {}
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        form: dict | None = None,
-        *,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, bytes]:
-        """One request; a form is sent url-encoded with the CSRF token."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        sent = dict(headers or {})
-        if self.cookies:
-            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        if form is not None:
-            body = urllib.parse.urlencode(form).encode()
-            sent["Content-Type"] = "application/x-www-form-urlencoded"
-            sent["X-CSRFToken"] = self.cookies.get("csrftoken", "")
-            sent["Referer"] = f"http://127.0.0.1:{self.port}/"
-        conn.request(method, path, body=body, headers=sent)
-        response = conn.getresponse()
-        payload = response.read()
-        for header, value in response.getheaders():
-            if header.lower() == "set-cookie":
-                name, _, rest = value.partition("=")
-                self.cookies[name] = rest.split(";", 1)[0]
-        conn.close()
-        return response.status, payload
-
-    def log_in(self, username: str, password: str) -> None:
-        """Sign in through the login form (raises when refused)."""
-        self.request("GET", "/accounts/login/")
-        status, _ = self.request(
-            "POST", "/accounts/login/", {"username": username, "password": password}
-        )
-        if status != 302:
-            raise RuntimeError(f"login failed for {username}: HTTP {status}")
-
-
 def submit_item(*, port: int, slug: str, token: str, key: str, png: bytes) -> int:
     """POST one image to the REST API (multipart, Bearer token); returns the item id."""
-    boundary = uuid.uuid4().hex
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="key"\r\n\r\n{key}\r\n'.encode(),
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="{key}.png"\r\nContent-Type: image/png\r\n\r\n'
-        ).encode()
-        + png
-        + b"\r\n",
-        f"--{boundary}--\r\n".encode(),
-    ]
-    status, payload = Session(port).request(
-        "POST",
-        f"/api/v1/projects/{slug}/items/",
-        body=b"".join(parts),
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-        },
-    )
+    status, body = Http(port, token=token).submit(slug, png, key=key, name=f"{key}.png")
     if status not in (200, 201, 202):
-        raise RuntimeError(f"submit {key}: HTTP {status} {payload[:200]!r}")
-    return int(json.loads(payload)["id"])
+        raise RuntimeError(f"submit {key}: HTTP {status} {body!r:.200}")
+    return int(body["id"])
 
 
 @dataclass
@@ -117,12 +51,7 @@ class Reviewer(threading.Thread):
         stop: threading.Event,
     ) -> None:
         super().__init__(name=username, daemon=True)
-        self.session, self.slug, self.username, self.password = (
-            Session(port),
-            slug,
-            username,
-            password,
-        )
+        self.http, self.slug, self.username, self.password = Http(port), slug, username, password
         self.truth, self.labels, self.accuracy, self.think = truth, labels, accuracy, think
         self.rng, self.stop_event, self.stats = random.Random(seed), stop, ReviewerStats()
 
@@ -137,11 +66,11 @@ class Reviewer(threading.Thread):
         return self.rng.choice([label for label in self.labels if label != truth])
 
     def _claim(self) -> dict | None:
-        status, body = self.session.request("GET", f"/projects/{self.slug}/review/next.json")
+        status, body, _ = self.http.request("GET", f"/projects/{self.slug}/review/next.json")
         return json.loads(body)["task"] if status == 200 else None
 
     def run(self) -> None:
-        self.session.log_in(self.username, self.password)
+        self.http.log_in(self.username, self.password)
         task = None
         while not self.stop_event.is_set():
             if task is None:
@@ -157,9 +86,7 @@ class Reviewer(threading.Thread):
                 "duration_ms": int(self.think * 1000),
                 "held": task["id"],
             }
-            status, body = self.session.request(
-                "POST", f"/projects/{self.slug}/review/decide.json", form
-            )
+            status, body, _ = self.http.post_form(f"/projects/{self.slug}/review/decide.json", form)
             if status == 200:
                 self.stats.decisions += 1
                 task = json.loads(body)["next"]
@@ -185,13 +112,13 @@ class RolloutAdmin(threading.Thread):
         every: float = 2.0,
     ) -> None:
         super().__init__(name=username, daemon=True)
-        self.session, self.slug, self.project_id = Session(port), slug, project_id
+        self.http, self.slug, self.project_id = Http(port), slug, project_id
         self.username, self.password, self.stop_event, self.every = username, password, stop, every
         self.actions: list[dict] = []
         self.handled: set[int] = set()
 
     def _post(self, path: str, form: dict, what: str) -> None:
-        status, body = self.session.request("POST", f"/projects/{self.slug}/rollout/{path}", form)
+        status, body, _ = self.http.post_form(f"/projects/{self.slug}/rollout/{path}", form)
         self.actions.append({"at": time.time(), "what": what, "status": status})
         if status not in (200, 302):
             logger.warning("replay.admin.refused %s: HTTP %s %r", what, status, body[:160])
@@ -237,7 +164,7 @@ class RolloutAdmin(threading.Thread):
     def run(self) -> None:
         from django.db import connection
 
-        self.session.log_in(self.username, self.password)
+        self.http.log_in(self.username, self.password)
         try:
             while not self.stop_event.wait(self.every):
                 try:

@@ -1,12 +1,12 @@
 """The replay's accounting: every streamed item against the truth only the harness knows.
 
 Reads the database after a run (outcomes, open tasks, decisions, alarms, rollout events, champion
-history) and turns it into totals, a time series, the markdown table and the plot.
+history) and turns it into totals, phases and a time series (``report`` turns them into the
+table and the plot).
 """
 
 from __future__ import annotations
 
-import io
 import math
 import tempfile
 from dataclasses import dataclass
@@ -260,98 +260,3 @@ def champions(*, project_id: int, evaluation: list, submit_times: list[float]) -
                 }
             )
     return out
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
-
-
-def table(results: list[dict]) -> str:
-    """The markdown table: one line per arm."""
-    head = (
-        "| run | items | automated | solo-decision error | final-outcome error | human decisions "
-        "| onset → detection (items) | detection → demotion (items) | onset → demotion (items) "
-        "| champions: accuracy clean / night | wall s | items/s |\n|" + " --- |" * 12 + "\n"
-    )
-    lines = []
-    for r in results:
-        t, d = r["totals"], r["detection"]
-        champs = "; ".join(
-            f"v{c['version']} (from item {c['from_item']}): {_pct(c['accuracy_clean'])} / "
-            f"{_pct(c['accuracy_night'])}"
-            for c in r["champions"]
-        )
-        lines.append(
-            f"| {r['title']} | {t['items']} | {t['auto']} ({_pct(t['automation_rate'])}) "
-            f"| {t['solo_wrong']}/{t['auto']} ({_pct(t['solo_error'])}) "
-            f"| {t['final_wrong']}/{t['auto'] + t['human']} ({_pct(t['final_error'])}) "
-            f"| {r['human_decisions']} | {d['onset_to_detection']} | {d['detection_to_demotion']} "
-            f"| {d['onset_to_demotion']} | {champs} | {r['wall_seconds']:.0f} "
-            f"| {r['throughput']:.2f} |\n"
-        )
-    return head + "".join(lines)
-
-
-def phase_table(results: list[dict]) -> str:
-    """Automation and solo-decision error before, during and after the shift."""
-    head = "| run | phase | items | automated | solo-decision error | left in queue |\n"
-    head += "|" + " --- |" * 6 + "\n"
-    lines = []
-    for r in results:
-        for name, p in r["phases"].items():
-            lines.append(
-                f"| {r['title']} | {name} | {p['items']} | {_pct(p['automation_rate'])} "
-                f"| {p['solo_wrong']}/{p['auto']} ({_pct(p['solo_error'])}) | {p['queued']} |\n"
-            )
-    return head + "".join(lines)
-
-
-def plot(results: list[dict], *, onset: int | None, recovery: int | None, path: Path) -> None:
-    """Automation rate and solo-decision error over the stream, shift marked (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
-    tagged = 0
-    for r in results:
-        xs = [(p["start"] + p["end"]) / 2 for p in r["series"]]
-        auto = [p["automation_rate"] for p in r["series"]]
-        err = [math.nan if p["solo_error"] is None else p["solo_error"] for p in r["series"]]
-        (line,) = top.plot(xs, auto, marker=".", label=r["title"])
-        bottom.plot(xs, err, marker=".", label=r["title"])
-        marks: dict[int, list[str]] = {}
-        for key in ("detection_index", "demotion_index"):
-            at = r["detection"].get(key)
-            if isinstance(at, int):
-                marks.setdefault(at, []).append(key.split("_")[0])
-        for at, what in marks.items():
-            top.axvline(at, linestyle=":", color=line.get_color())
-            tag = f"{r['title'].split()[0]} {' + '.join(what)}"
-            top.annotate(tag, (at + 3, 0.98 - 0.07 * tagged), fontsize=7, color=line.get_color())
-            tagged += 1
-    for ax in (top, bottom):
-        if onset is not None:
-            ax.axvspan(
-                onset,
-                recovery if recovery is not None else ax.get_xlim()[1],
-                color="0.9",
-                zorder=0,
-                label="night shift" if ax is top else None,
-            )
-            ax.axvline(onset, color="red", linewidth=1)
-        ax.grid(alpha=0.3)
-    top.set_ylabel("automation rate")
-    top.set_ylim(-0.02, 1.08)
-    bottom.set_ylabel("solo-decision error")
-    bottom.set_xlabel("stream position (items, in time order)")
-    handles, labels = top.get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3, frameon=False)
-    fig.suptitle("Replay: night shift from the red line; shaded while it lasts", fontsize=10)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buffer.getvalue())

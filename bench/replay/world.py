@@ -1,12 +1,12 @@
 """The replay's world: the labeled digit stream with its shift, the champion, one project per arm.
 
-Runs inside the harness process after ``django.setup()``. The truth (each item's digit) stays
+Import after ``django.setup()`` (it imports the models). The truth (each item's digit) stays
 here; the system only ever sees images.
 """
 
 from __future__ import annotations
 
-import io
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -15,8 +15,16 @@ from typing import Any
 
 from PIL import Image
 
+from bench.harness import seeding
+from bench.harness.images import png_encode
+from mlcore import artifacts as ml_artifacts
+from reviewapp import ml
+from reviewapp.accounts.services import groups_ensure
+from reviewapp.api.auth import api_client_create
+from reviewapp.models import Project
+from reviewapp.rollout import versions
+
 LABELS = [str(d) for d in range(10)]
-PASSWORD = "replay-bench-password-123"  # noqa: S105 - throwaway benchmark users
 BASE_COUNT = 1000  # the demo's base set (reviewapp/demo.py): digits 0..999
 
 
@@ -36,13 +44,8 @@ class Entry:
         shifts, ``reviewapp.ml.shift_image``)."""
         if not self.shifted:
             return Path(self.path).read_bytes()
-        from reviewapp import ml
-
         with Image.open(self.path) as img:
-            shifted = ml.shift_image(img.convert("RGB"), self.shift)
-        buffer = io.BytesIO()
-        shifted.save(buffer, format="PNG")
-        return buffer.getvalue()
+            return png_encode(ml.shift_image(img.convert("RGB"), self.shift))
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,6 @@ class Split:
 def digits_split(*, var_dir: Path, eval_every: int = 5, stream_limit: int | None = None) -> Split:
     """Held-out digits (1000..1796) in index order; every `eval_every`-th one is kept for
     evaluating champions and never streamed."""
-    from reviewapp import ml
-
     records = ml.render_demo_digits(var_dir / "demo-digits")
     held_out = records[BASE_COUNT:]
     evaluation = [r for i, r in enumerate(held_out) if i % eval_every == eval_every - 1]
@@ -122,6 +123,14 @@ def arms_all(
         f"passes, retraining every {retrain_every} corrections, a rollout admin who sets a 50% "
         "share in partial and enters and promotes retrained models through their gate"
     )
+    handoff_arm = Arm(
+        key="handoff",
+        title="(c) Handoff",
+        settings={"stage": "shadow", **handoff},
+        admin=True,
+        base_items=True,
+        notes=f"starts in shadow and earns its way; {handoff_notes}",
+    )
     return {
         "manual": Arm(
             key="manual",
@@ -139,20 +148,12 @@ def arms_all(
             notes="auto-accept at confidence >= 0.9, a human below; no audit, gates, OOD flag, "
             "drift checks or retraining",
         ),
-        "handoff": Arm(
-            key="handoff",
-            title="(c) Handoff",
-            settings={"stage": "shadow", **handoff},
-            admin=True,
-            base_items=True,
-            notes=f"starts in shadow and earns its way; {handoff_notes}",
-        ),
-        "handoff-automated": Arm(
+        "handoff": handoff_arm,
+        "handoff-automated": dataclasses.replace(
+            handoff_arm,
             key="handoff-automated",
             title="(c') Handoff, automated at start",
-            settings={"stage": "automated", **handoff},
-            admin=True,
-            base_items=True,
+            settings={**handoff_arm.settings, "stage": "automated"},
             notes="as (c), but the project had already earned the automated stage before the "
             "stream (so the shift meets an automated project)",
         ),
@@ -161,21 +162,17 @@ def arms_all(
 
 def champion_train(*, records: list, epochs: int, dest: Path, seed: int):
     """Train the initial champion on the base set the way the demo seed does (CPU)."""
-    from reviewapp import ml
-
     if dest.exists():
         shutil.rmtree(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    params = {"arch": "resnet18", "epochs": epochs, "image_size": 32, "device": "cpu"}
+    params = {**seeding.TINY_MODEL, "epochs": epochs, "seed": seed}
     return ml.train_and_save(
-        records=records, params={**params, "seed": seed}, dest=dest, dataset_hash=f"replay-{seed}"
+        records=records, params=params, dest=dest, dataset_hash=f"replay-{seed}"
     )
 
 
 def artifact_without_ood(*, source: Path, dest: Path):
     """The same weights with the OOD flag switched off: a plain threshold rule has no detector."""
-    from mlcore import artifacts as ml_artifacts
-
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(source, dest)
@@ -203,44 +200,19 @@ class World:
     truth: dict[int, str] = field(default_factory=dict)  # item id -> digit, filled while streaming
 
 
-def _user(username: str, group, *, staff: bool = False):
-    from django.contrib.auth import get_user_model
-
-    user, _ = get_user_model().objects.get_or_create(username=username)
-    user.set_password(PASSWORD)
-    user.is_staff = staff
-    user.save()
-    user.groups.add(group)
-    return user
-
-
 def world_create(*, arm: Arm, artifact, base_records: list, reviewers: int, run: str) -> World:
     """A project configured for the arm, its champion v1, its users and an API token."""
-    from reviewapp.accounts.services import groups_ensure
-    from reviewapp.api.auth import api_client_create
-    from reviewapp.intake import services
-    from reviewapp.models import ItemOrigin, Project
-    from reviewapp.rollout import versions
-
     reviewer_group, admin_group = groups_ensure()
     slug = f"replay-{arm.key}-{run}"
     project = Project.objects.create(
         slug=slug, name=f"Replay {arm.title}", labels=LABELS, **arm.settings
     )
     names = [f"{slug}-r{i}" for i in range(reviewers)]
-    users = [_user(name, reviewer_group) for name in names]
-    admin = _user(f"{slug}-admin", admin_group, staff=True)
+    users = [seeding.user_create(name, reviewer_group) for name in names]
+    admin = seeding.user_create(f"{slug}-admin", admin_group, staff=True)
     project.reviewers.add(*users, admin)
     if arm.base_items:  # the labeled base set that retraining starts from
-        for record in base_records:
-            services.item_ingest(
-                project=project,
-                data=Path(record.path).read_bytes(),
-                origin=ItemOrigin.BASE,
-                client_key=record.key,
-                base_label=record.label,
-                enqueue_prediction=False,
-            )
+        seeding.base_items_ingest(project=project, records=base_records)
     versions.champion_register(
         project=project,
         artifact=artifact,

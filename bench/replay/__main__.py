@@ -1,0 +1,101 @@
+"""The headline benchmark: a labeled digit stream, with a night shift in the middle, replayed end
+to end through the running system under three policies (issue 9).
+
+The stream (the demo's held-out digits, in index order) goes through the REST API (token auth)
+-> a real Celery worker -> router -> review queues; simulated reviewers answer review tasks over
+HTTP on the desk's JSON endpoints with a set accuracy and speed; beat runs the rollout engine's
+and the retraining triggers' periodic tasks; a real `-Q training` worker retrains. Only this
+harness knows the true digits. Arms: (a) everything manual, (b) a fixed 0.9 confidence threshold
+with no gates, OOD flag, drift checks or retraining, (c) Handoff.
+
+    .venv/bin/python -m bench.replay              # full run, writes docs/benchmarks.md + plot
+    .venv/bin/python -m bench.replay --quick      # ~240 items, 2 training epochs
+    .venv/bin/python -m bench.replay --smoke --no-write --out /tmp/replay   # tiny (tests)
+
+Needs PostgreSQL (own database, recreated) and Redis (CELERY_BROKER_URL, default db 6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import django
+
+from bench.harness import ROOT
+from bench.harness.database import database_arguments, database_recreate, migrate
+
+SCALES = {  # stream items, champion epochs and training digits, base items kept, drain timeout s
+    "full": {"stream": None, "epochs": 3, "train": 1000, "base": 1000, "drain": 180},
+    "quick": {"stream": 240, "epochs": 3, "train": 1000, "base": 1000, "drain": 90},
+    "smoke": {"stream": 24, "epochs": 1, "train": 300, "base": 60, "drain": 60},
+}
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument("--quick", action="store_true", help="~240 items (own checks, CI)")
+    scale.add_argument("--smoke", action="store_true", help="24 items (the smoke test)")
+    parser.add_argument(
+        "--arms", nargs="*", default=["manual", "threshold", "handoff", "handoff-automated"]
+    )
+    parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument("--stream", type=int, help="stream length (default: scale's)")
+    parser.add_argument("--onset", type=float, default=0.3, help="shift on at this fraction")
+    parser.add_argument("--recovery", type=float, default=0.7, help="shift off at this fraction")
+    parser.add_argument(
+        "--shift", default="night", choices=["night", "grayscale", "lowres", "rotate"]
+    )
+    parser.add_argument("--rate", type=float, default=3.0, help="items submitted per second")
+    parser.add_argument("--reviewers", type=int, default=2)
+    parser.add_argument("--reviewer-accuracy", type=float, default=0.98)
+    parser.add_argument("--think-ms", type=int, default=300, help="reviewer time per item")
+    parser.add_argument("--gate-min-reviews", type=int, default=30)
+    parser.add_argument("--gate-target", type=float, default=0.85)
+    parser.add_argument("--gate-confidence", type=float, default=0.8)
+    parser.add_argument("--retrain-every", type=int, default=40, help="corrections per run")
+    parser.add_argument("--champion-artifact", type=Path, help="skip training the champion")
+    database_arguments(parser, name="handoff_bench_replay")
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench-replay")
+    parser.add_argument("--no-write", action="store_true", help="leave docs/ alone")
+    return parser.parse_args()
+
+
+def _environment(args, database_url: str) -> dict[str, str]:
+    """The settings every process of the run shares (set here before Django starts)."""
+    env = {
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/6"),
+        "HANDOFF_VAR_DIR": str(args.out / "var"),
+        "HANDOFF_ENV": "development",
+        "HANDOFF_API_THROTTLE_RATE": "100000/min",
+        "LOG_LEVEL": "WARNING",
+        "DB_CONN_MAX_AGE": "600",
+        "PYTHONUNBUFFERED": "1",
+    }
+    for folder in ("MEDIA_ROOT", "ARTIFACTS_ROOT", "HANDOFF_BROKER_DIR"):
+        os.environ.pop(folder, None)  # derived from HANDOFF_VAR_DIR
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    return {**os.environ}
+
+
+def main() -> None:
+    args = _args()
+    scale = SCALES["smoke" if args.smoke else "quick" if args.quick else "full"]
+    started = time.time()
+    database_url = database_recreate(admin_url=args.admin_url, name=args.database)
+    env = _environment(args, database_url)
+    migrate(database_url)
+    django.setup()
+    from bench.replay import run  # the models: only once Django is set up
+
+    run.replay(args, scale, env, started)
+
+
+if __name__ == "__main__":
+    main()
