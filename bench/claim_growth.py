@@ -44,9 +44,9 @@ def _backend_cpu_us(pid: int) -> float:
 
 def _claim_sql(path: str | None) -> str:
     if path is None:
-        from reviewapp.review import claim_sql as queue_sql
+        from reviewapp.review import claim
 
-        return queue_sql.CLAIM
+        return claim.CLAIM
     spec = importlib.util.spec_from_file_location("queue_sql_under_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
