@@ -7,6 +7,11 @@ latency: Python's is this process's CPU time, PostgreSQL's is read from its back
 ``/proc/<pid>/stat``.
 
     .venv/bin/python bench/review_cost.py --requests 500
+    .venv/bin/python bench/review_cost.py --requests 300 --stock csp   # one fast path off
+
+``--stock NAME`` (repeatable) runs the request with that fast path replaced by the stock
+Django or library path it stands in for, to see what the fast path still saves
+(docs/benchmarks.md, "Fast paths: what each one saves").
 """
 
 from __future__ import annotations
@@ -24,12 +29,55 @@ ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "handoff_bench_review_cost"
 
 
-def _recreate_database(admin_url: str) -> str:
+def _recreate_database(admin_url: str, name: str) -> str:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from bench.common import database_recreate
 
-    return database_recreate(admin_url=admin_url, name=DB_NAME)
+    return database_recreate(admin_url=admin_url, name=name)
+
+
+def _stock_settings(settings, name: str) -> None:
+    """Put back the stock path for a fast path that is chosen in settings (before setup)."""
+    if name == "sessions":
+        settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"
+    elif name == "user":
+        stock = "django.contrib.auth.backends.ModelBackend"
+        settings.AUTHENTICATION_BACKENDS = [
+            stock if path.endswith("LeanModelBackend") else path
+            for path in settings.AUTHENTICATION_BACKENDS
+        ]
+    elif name == "csp":
+        settings.MIDDLEWARE = [
+            "csp.middleware.CSPMiddleware" if path.endswith(".CSPMiddleware") else path
+            for path in settings.MIDDLEWARE
+        ]
+    elif name == "health-check":
+        settings.DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+    elif name == "prepared":
+        settings.DATABASES["default"]["OPTIONS"] = {}
+
+
+def _stock_code(name: str) -> None:
+    """Put back the stock path for a fast path that is code (after setup)."""
+    if name == "access":
+        from reviewapp.accounts import permissions
+
+        permissions._project_with_access = lambda user, slug: None  # the ORM's check
+    elif name == "webhook":
+        from reviewapp.models import Webhook
+        from reviewapp.review import webhooks
+
+        webhooks._any_active_webhook = Webhook.objects.filter(is_active=True).exists
+    elif name == "item-url":
+        from django.urls import reverse
+
+        from reviewapp.review import selectors
+
+        selectors._item_url = lambda name, item_id: reverse(name, args=[item_id])
+
+
+STOCK = ("sessions", "user", "csp", "health-check", "prepared", "access", "webhook", "item-url")
 
 
 def _backend_cpu_seconds(pid: int) -> float:
@@ -88,13 +136,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--admin-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--reuse-db", action="store_true", help="skip drop/create/migrate")
+    parser.add_argument("--db-name", default=DB_NAME, help="the throwaway database's name")
+    parser.add_argument(
+        "--stock", action="append", choices=STOCK, default=[], help="fast path to switch off"
+    )
     args = parser.parse_args()
     parts = urllib.parse.urlsplit(args.admin_url)
-    database_url = urllib.parse.urlunsplit(parts._replace(path=f"/{DB_NAME}"))
+    database_url = urllib.parse.urlunsplit(parts._replace(path=f"/{args.db_name}"))
     if not args.reuse_db:
         import subprocess
 
-        database_url = _recreate_database(args.admin_url)
+        database_url = _recreate_database(args.admin_url, args.db_name)
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
             cwd=ROOT,
@@ -107,9 +159,14 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT))
     import django
+    from django.conf import settings
 
+    for name in args.stock:
+        _stock_settings(settings, name)
     django.setup()
-    print(json.dumps(measure(args.requests)), flush=True)
+    for name in args.stock:
+        _stock_code(name)
+    print(json.dumps({"stock": args.stock, **measure(args.requests)}), flush=True)
 
 
 if __name__ == "__main__":
