@@ -7,7 +7,7 @@ latency: Python's is this process's CPU time, PostgreSQL's is read from its back
 ``/proc/<pid>/stat``.
 
     .venv/bin/python bench/review_cost.py --requests 500
-    .venv/bin/python bench/review_cost.py --requests 300 --stock csp   # one fast path off
+    .venv/bin/python bench/review_cost.py --requests 300 --stock access   # one fast path off
 
 ``--stock NAME`` (repeatable) runs the request with that fast path replaced by the stock
 Django or library path it stands in for, to see what the fast path still saves
@@ -39,45 +39,19 @@ def _recreate_database(admin_url: str, name: str) -> str:
 
 def _stock_settings(settings, name: str) -> None:
     """Put back the stock path for a fast path that is chosen in settings (before setup)."""
-    if name == "sessions":
-        settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"
-    elif name == "user":
-        stock = "django.contrib.auth.backends.ModelBackend"
-        settings.AUTHENTICATION_BACKENDS = [
-            stock if path.endswith("LeanModelBackend") else path
-            for path in settings.AUTHENTICATION_BACKENDS
-        ]
-    elif name == "csp":
-        settings.MIDDLEWARE = [
-            "csp.middleware.CSPMiddleware" if path.endswith(".CSPMiddleware") else path
-            for path in settings.MIDDLEWARE
-        ]
-    elif name == "health-check":
-        settings.DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
-    elif name == "prepared":
+    if name == "prepared":
         settings.DATABASES["default"]["OPTIONS"] = {}
 
 
 def _stock_code(name: str) -> None:
     """Put back the stock path for a fast path that is code (after setup)."""
     if name == "access":
-        from reviewapp.accounts import permissions
+        from reviewapp.fastpaths import access
 
-        permissions._project_with_access = lambda user, slug: None  # the ORM's check
-    elif name == "webhook":
-        from reviewapp.models import Webhook
-        from reviewapp.review import webhooks
-
-        webhooks._any_active_webhook = Webhook.objects.filter(is_active=True).exists
-    elif name == "item-url":
-        from django.urls import reverse
-
-        from reviewapp.review import selectors
-
-        selectors._item_url = lambda name, item_id: reverse(name, args=[item_id])
+        access.project_with_access = lambda user, slug: None  # the ORM's and backends' check
 
 
-STOCK = ("sessions", "user", "csp", "health-check", "prepared", "access", "webhook", "item-url")
+STOCK = ("prepared", "access")
 
 
 def _backend_cpu_seconds(pid: int) -> float:
