@@ -7,12 +7,18 @@ latency: Python's is this process's CPU time, PostgreSQL's is read from its back
 ``/proc/<pid>/stat``.
 
     .venv/bin/python bench/review_cost.py --requests 500
+    .venv/bin/python bench/review_cost.py --requests 300 --stock access   # one fast path off
+
+``--stock NAME`` (repeatable) runs the request with that fast path replaced by the stock
+Django or library path it stands in for, to see what the fast path still saves
+(docs/benchmarks.md, "Fast paths: what each one saves").
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -25,6 +31,23 @@ from bench.harness.database import database_arguments, database_prepare, databas
 from bench.harness.machine import process_cpu_seconds
 
 DB_NAME = "handoff_bench_review_cost"
+
+
+def _stock_settings(settings, name: str) -> None:
+    """Put back the stock path for a fast path that is chosen in settings (before setup)."""
+    if name == "prepared":
+        settings.DATABASES["default"]["OPTIONS"] = {}
+
+
+def _stock_code(name: str) -> None:
+    """Put back the stock path for a fast path that is code (after setup)."""
+    if name == "access":
+        from reviewapp.fastpaths import access
+
+        access.project_with_access = lambda user, slug: None  # the ORM's and backends' check
+
+
+STOCK = ("prepared", "access")
 
 
 def measure(requests: int) -> dict:
@@ -75,13 +98,26 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     database_arguments(parser)
     parser.add_argument("--reuse-db", action="store_true", help="skip drop/create/migrate")
+    parser.add_argument("--db-name", default=DB_NAME, help="the throwaway database's name")
+    parser.add_argument(
+        "--stock", action="append", choices=STOCK, default=[], help="fast path to switch off"
+    )
     args = parser.parse_args()
+    env = {"LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "600", "DEBUG": "0"}
     if args.reuse_db:
-        url = database_url(admin_url=args.admin_url, name=DB_NAME)
+        url = database_url(admin_url=args.admin_url, name=args.db_name)
     else:
-        url = database_prepare(admin_url=args.admin_url, name=DB_NAME)
-    django_setup(url, LOG_LEVEL="WARNING", DB_CONN_MAX_AGE="600", DEBUG="0")
-    print(json.dumps(measure(args.requests)), flush=True)
+        url = database_prepare(admin_url=args.admin_url, name=args.db_name)
+    os.environ.update(DATABASE_URL=url, **env)  # the settings read them when first touched
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from django.conf import settings
+
+    for name in args.stock:
+        _stock_settings(settings, name)
+    django_setup(url, **env)
+    for name in args.stock:
+        _stock_code(name)
+    print(json.dumps({"stock": args.stock, **measure(args.requests)}), flush=True)
 
 
 if __name__ == "__main__":

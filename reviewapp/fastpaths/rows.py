@@ -1,10 +1,16 @@
 """Model instances from the rows of plain SQL statements, without ``RawQuerySet``.
 
 ``RawQuerySet`` works out on every query which column is which field (the cursor's description,
-the model's init order, the converters); on the desk's hot statements that cost more CPU than
-PostgreSQL spends running them (bench/review_cost.py). Here a statement selects the model's
-concrete columns in field order (``columns``), any extra columns after them, and ``instance``
-builds the model from the row with the converters the ORM applies to those fields.
+the model's init order, the converters). Here a statement selects the model's concrete columns
+in field order (``columns``), any extra columns after them, and ``instance`` builds the model
+from the row with the converters the ORM applies to those fields. Used by the access check
+(reviewapp.fastpaths.access) and the claim (reviewapp.review.services), twice per decision.
+
+Measured (docs/benchmarks.md, "Fast paths: what each one saves"): one Project read by primary
+key costs ~245 us of Python CPU through ``RawQuerySet`` and ~105-120 us here, so ~0.25 ms per
+decision, ~4-5% of the round trip's CPU; kept because both statements above need rows as models.
+
+    .venv/bin/python bench/row_instances.py --database-url postgres://postgres@127.0.0.1:5432/handoff_bench_review_cost
 """
 
 from __future__ import annotations

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from datetime import timedelta
 
-from django.core.signals import setting_changed
 from django.db.models import Count
-from django.dispatch import receiver
-from django.urls import get_script_prefix, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from reviewapp.models import (
@@ -129,39 +126,14 @@ def task_payload_from_row(row: tuple | None, *, show_suggestion: bool) -> dict |
     )
 
 
-# A number no item id takes, to find where reverse() puts the id (see _item_url).
-_ID_MARK = 9_876_543_210_123
-
-
-@functools.lru_cache(maxsize=32)
-def _item_url_parts(name: str, script_prefix: str) -> tuple[str, str]:
-    head, mark, tail = reverse(name, args=[_ID_MARK]).partition(str(_ID_MARK))
-    if not mark:
-        raise ValueError(f"URL {name!r} does not show its item id")
-    return head, tail
-
-
-@receiver(setting_changed)
-def _item_urls_forget(*, setting: str, **kwargs) -> None:
-    if setting == "ROOT_URLCONF":
-        _item_url_parts.cache_clear()
-
-
-def _item_url(name: str, item_id: int) -> str:
-    """reverse(name, args=[item_id]) for an item URL, from the URL's cached parts: the desk
-    builds two of these per decision, and reverse() was ~4% of a decision's CPU."""
-    head, tail = _item_url_parts(name, get_script_prefix())
-    return f"{head}{int(item_id)}{tail}"
-
-
 def _payload(
     *, task_id: int, reason: str, item_id: int, width: int, height: int, suggestion: tuple | None
 ) -> dict:
     payload = {
         "id": task_id,
         "item_id": item_id,
-        "image_url": _item_url("item-image", item_id),
-        "model_view_url": _item_url("item-model-view", item_id),
+        "image_url": reverse("item-image", args=[item_id]),
+        "model_view_url": reverse("item-model-view", args=[item_id]),
         "width": width,
         "height": height,
         "small": width < 256,

@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from reviewapp import jobs
@@ -96,17 +96,9 @@ def outcome_finalised_on_commit(outcome_id: int) -> None:
     transaction.on_commit(lambda: outcome_finalised(outcome_id=outcome_id))
 
 
-def _any_active_webhook() -> bool:
-    """One fixed statement: the ORM's .exists() cost more CPU to build than this costs to run."""
-    table = connection.ops.quote_name(Webhook._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {table} WHERE is_active LIMIT 1")  # noqa: S608 - model table
-        return cursor.fetchone() is not None
-
-
 def outcome_finalised(*, outcome_id: int) -> list[int]:
     """Create one delivery per active webhook that may see the outcome, and enqueue them."""
-    if not _any_active_webhook():
+    if not Webhook.objects.filter(is_active=True).exists():
         return []  # the common case, on every reviewer decision
     outcome = Outcome.objects.select_related("item__project").filter(pk=outcome_id).first()
     if outcome is None:

@@ -1,4 +1,5 @@
-"""reviewapp.fastpaths.rows: model instances from plain SQL rows match what the ORM loads."""
+"""reviewapp.fastpaths.rows: model instances from plain SQL rows match what the ORM loads
+and what RawQuerySet (the stock path for plain SQL) builds, on SQLite and PostgreSQL."""
 
 from datetime import timedelta
 
@@ -17,13 +18,16 @@ def _fields(instance):
     return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
 
 
-def _row(model, pk, extra="1 + 1"):
-    sql = (
+def _sql(model, extra="1 + 1"):
+    return (
         f"SELECT {sql_rows.columns(model, 'x')}, {extra} FROM {model._meta.db_table} x "  # noqa: S608
         "WHERE x.id = %s"
     )
+
+
+def _row(model, pk):
     with connection.cursor() as cursor:
-        cursor.execute(sql, [pk])
+        cursor.execute(_sql(model), [pk])
         return cursor.fetchone()
 
 
@@ -37,6 +41,7 @@ def test_a_project_from_a_row_equals_the_orm_one_field_by_field():
     row = _row(Project, project.pk)
     built = sql_rows.instance(Project, row)
     assert _fields(built) == _fields(loaded)
+    assert _fields(built) == _fields(next(iter(Project.objects.raw(_sql(Project), [project.pk]))))
     assert built.labels == ["cat", "dog", "ünïcode"] and built.kill_switch is True
     assert built._state.adding is False and built._state.db == "default"
     assert row[-1] == 2  # the caller's own columns follow the model's
@@ -52,6 +57,9 @@ def test_a_claimed_task_from_a_row_equals_the_orm_one_field_by_field():
     built = sql_rows.instance(ReviewTask, _row(ReviewTask, task.pk))
     loaded = ReviewTask.objects.get(pk=task.pk)
     assert _fields(built) == _fields(loaded)
+    assert _fields(built) == _fields(
+        next(iter(ReviewTask.objects.raw(_sql(ReviewTask), [task.pk])))
+    )
     assert built.lease_expires_at.tzinfo is not None and built.audit_probability == 0.25
 
 
