@@ -1,12 +1,38 @@
 """URLs of the reviewer and project pages."""
 
-from django.urls import path
+from django.urls import include, path
 
 from reviewapp.intake import views as intake_views
 from reviewapp.review import views as views_desk
 from reviewapp.rollout import views as views_rollout
 from reviewapp.site import views
 from reviewapp.training import views as views_training
+
+training_run_patterns = [  # under training/runs/<run_id>/
+    path("", views_training.run_detail, name="training-run"),
+    path("status.json", views_training.run_status, name="training-run-status"),
+    path("cancel/", views_training.run_cancel, name="training-run-cancel"),
+    path("retry/", views_training.run_retry, name="training-run-retry"),
+    path("challenger/", views_training.run_make_challenger, name="training-run-challenger"),
+    path("promote/", views_training.run_promote, name="training-run-promote"),
+    path("confusion.png", views_training.run_confusion_png, name="training-run-confusion"),
+]
+
+rollout_patterns = [  # under projects/<slug>/rollout/
+    path("", views_rollout.rollout_dashboard, name="rollout"),
+    path("promote/", views_rollout.rollout_promote, name="rollout-promote"),
+    path("kill-switch/", views_rollout.rollout_kill_switch, name="rollout-kill-switch"),
+    path("traffic/", views_rollout.rollout_traffic, name="rollout-traffic"),
+    path("policy/", views_rollout.rollout_policy, name="rollout-policy"),
+    path("challenger/", views_rollout.rollout_challenger, name="rollout-challenger"),
+    path("challenger/set/", views_rollout.rollout_challenger_set, name="rollout-challenger-set"),
+    path("challenger/ab/", views_rollout.rollout_ab_share, name="rollout-ab-share"),
+    path(
+        "challenger/promote/",
+        views_rollout.rollout_champion_promote,
+        name="rollout-champion-promote",
+    ),
+]
 
 urlpatterns = [
     # The desk's JSON endpoints first: they take most requests, and URL resolution tries the
@@ -28,69 +54,7 @@ urlpatterns = [
     path(
         "projects/<slug:slug>/training/start/", views_training.training_start, name="training-start"
     ),
-    path("training/runs/<int:run_id>/", views_training.run_detail, name="training-run"),
-    path(
-        "training/runs/<int:run_id>/status.json",
-        views_training.run_status,
-        name="training-run-status",
-    ),
-    path(
-        "training/runs/<int:run_id>/cancel/", views_training.run_cancel, name="training-run-cancel"
-    ),
-    path("training/runs/<int:run_id>/retry/", views_training.run_retry, name="training-run-retry"),
-    path(
-        "training/runs/<int:run_id>/challenger/",
-        views_training.run_make_challenger,
-        name="training-run-challenger",
-    ),
-    path(
-        "training/runs/<int:run_id>/promote/",
-        views_training.run_promote,
-        name="training-run-promote",
-    ),
-    path(
-        "training/runs/<int:run_id>/confusion.png",
-        views_training.run_confusion_png,
-        name="training-run-confusion",
-    ),
+    path("training/runs/<int:run_id>/", include(training_run_patterns)),
     path("items/<int:item_id>/relabel/", views_training.item_relabel, name="item-relabel"),
-    path("projects/<slug:slug>/rollout/", views_rollout.rollout_dashboard, name="rollout"),
-    path(
-        "projects/<slug:slug>/rollout/promote/",
-        views_rollout.rollout_promote,
-        name="rollout-promote",
-    ),
-    path(
-        "projects/<slug:slug>/rollout/kill-switch/",
-        views_rollout.rollout_kill_switch,
-        name="rollout-kill-switch",
-    ),
-    path(
-        "projects/<slug:slug>/rollout/traffic/",
-        views_rollout.rollout_traffic,
-        name="rollout-traffic",
-    ),
-    path(
-        "projects/<slug:slug>/rollout/policy/", views_rollout.rollout_policy, name="rollout-policy"
-    ),
-    path(
-        "projects/<slug:slug>/rollout/challenger/",
-        views_rollout.rollout_challenger,
-        name="rollout-challenger",
-    ),
-    path(
-        "projects/<slug:slug>/rollout/challenger/set/",
-        views_rollout.rollout_challenger_set,
-        name="rollout-challenger-set",
-    ),
-    path(
-        "projects/<slug:slug>/rollout/challenger/ab/",
-        views_rollout.rollout_ab_share,
-        name="rollout-ab-share",
-    ),
-    path(
-        "projects/<slug:slug>/rollout/challenger/promote/",
-        views_rollout.rollout_champion_promote,
-        name="rollout-champion-promote",
-    ),
+    path("projects/<slug:slug>/rollout/", include(rollout_patterns)),
 ]

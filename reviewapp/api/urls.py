@@ -1,7 +1,7 @@
 """URLs of the REST API, mounted at /api/v1/ (namespace "api")."""
 
 from django.contrib.auth.decorators import login_not_required
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import BasePermission
@@ -34,6 +34,12 @@ _docs = {
     "permission_classes": [TokenOrStaff],
 }
 
+export_patterns = [  # under projects/<slug>/export/
+    path("manifest.csv", api(views_export.ExportCsvView.as_view()), name="export-csv"),
+    path("manifest.json", api(views_export.ExportJsonView.as_view()), name="export-json"),
+    path("images.zip", api(views_export.ExportZipView.as_view()), name="export-zip"),
+]
+
 urlpatterns = [
     # The schema is public (it holds no data, and clients generate code from it); the data is not.
     path(
@@ -53,21 +59,7 @@ urlpatterns = [
         api(views.BatchSubmitView.as_view()),
         name="submit-batch",
     ),
-    path(
-        "projects/<slug:slug>/export/manifest.csv",
-        api(views_export.ExportCsvView.as_view()),
-        name="export-csv",
-    ),
-    path(
-        "projects/<slug:slug>/export/manifest.json",
-        api(views_export.ExportJsonView.as_view()),
-        name="export-json",
-    ),
-    path(
-        "projects/<slug:slug>/export/images.zip",
-        api(views_export.ExportZipView.as_view()),
-        name="export-zip",
-    ),
+    path("projects/<slug:slug>/export/", include(export_patterns)),
     path("items/<int:item_id>/", api(views.ItemStatusView.as_view()), name="item"),
     path("outcomes/", api(views.OutcomeFeedView.as_view()), name="outcomes"),
     path("webhooks/", api(views.WebhookListView.as_view()), name="webhooks"),

@@ -51,6 +51,24 @@ def _read_upload(upload) -> bytes:
     return upload.read()
 
 
+def _validated(request: Request, serializer_class) -> dict:
+    """The request's data, checked by ``serializer_class`` (400 with the errors if invalid)."""
+    form = serializer_class(data=request.data)
+    form.is_valid(raise_exception=True)
+    return form.validated_data
+
+
+def _submission(fields: dict, *, data: bytes, filename: str) -> submission.Submission:
+    """One image to submit, with the key, label and source its validated fields carry."""
+    return submission.Submission(
+        data=data,
+        filename=filename,
+        key=fields.get("key", ""),
+        label=fields.get("label", ""),
+        source=fields.get("source") or {},
+    )
+
+
 def _submission_errors(call):
     """Map the services' refusals to 400 and 409."""
     try:
@@ -86,17 +104,9 @@ class ItemSubmitView(ApiView):
     )
     def post(self, request: Request, slug: str) -> Response:
         project = project_for_client(client=request.auth, slug=slug)
-        form = serializers.ItemSubmitSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        fields = form.validated_data
+        fields = _validated(request, serializers.ItemSubmitSerializer)
         upload = fields["file"]
-        entry = submission.Submission(
-            data=_read_upload(upload),
-            filename=upload.name or "",
-            key=fields.get("key", ""),
-            label=fields.get("label", ""),
-            source=fields.get("source") or {},
-        )
+        entry = _submission(fields, data=_read_upload(upload), filename=upload.name or "")
         wait = fields["wait"]
 
         def store():
@@ -132,17 +142,10 @@ class BatchSubmitView(ApiView):
     )
     def post(self, request: Request, slug: str) -> Response:
         project = project_for_client(client=request.auth, slug=slug)
-        form = serializers.BatchSubmitSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
+        fields = _validated(request, serializers.BatchSubmitSerializer)
         entries = [
-            submission.Submission(
-                data=entry["image"],
-                filename=f"items[{index}]",
-                key=entry.get("key", ""),
-                label=entry.get("label", ""),
-                source=entry.get("source") or {},
-            )
-            for index, entry in enumerate(form.validated_data["items"])
+            _submission(entry, data=entry["image"], filename=f"items[{index}]")
+            for index, entry in enumerate(fields["items"])
         ]
         results = _submission_errors(
             lambda: submission.batch_submit(

@@ -86,19 +86,13 @@ def demo_base_items(
     project: Project, records: list[ml.TrainingRecord], count: int = BASE_COUNT
 ) -> int:
     """Store the base training set as labeled items (no prediction needed)."""
-    added = 0
-    for record in records[:count]:
-        _, created = services.item_ingest(
-            project=project,
-            data=Path(record.path).read_bytes(),
-            origin=ItemOrigin.BASE,
-            client_key=record.key,
-            original_filename=Path(record.path).name,
-            base_label=record.label,
-            enqueue_prediction=False,
-        )
-        added += int(created)
-    return added
+    return _records_ingest(
+        project,
+        records[:count],
+        origin=ItemOrigin.BASE,
+        labeled=True,
+        enqueue_prediction=False,
+    )
 
 
 def demo_champion(project: Project, admin, echo: Callable[[str], None], epochs: int = 3):
@@ -132,16 +126,31 @@ def demo_stream(
     count: int = STREAM_COUNT,
 ) -> int:
     """Feed the demo items through prediction and routing (enqueued for the worker)."""
+    return _records_ingest(
+        project, records[start : start + count], origin=ItemOrigin.SIMULATION, source={"demo": True}
+    )
+
+
+def _records_ingest(
+    project: Project,
+    records: list[ml.TrainingRecord],
+    *,
+    origin: str,
+    labeled: bool = False,
+    **options,
+) -> int:
+    """Store each record once (``labeled``: with its label), one transaction each; count new."""
     added = 0
-    for record in records[start : start + count]:
+    for record in records:
         with transaction.atomic():
             _, created = services.item_ingest(
                 project=project,
                 data=Path(record.path).read_bytes(),
-                origin=ItemOrigin.SIMULATION,
+                origin=origin,
                 client_key=record.key,
                 original_filename=Path(record.path).name,
-                source={"demo": True},
+                base_label=record.label if labeled else "",
+                **options,
             )
         added += int(created)
     return added

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +138,43 @@ def item_ingest(
         raise
     logger.debug("item.ingested item=%s project=%s origin=%s", item.pk, project.slug, origin)
     return item, True
+
+
+@dataclass(frozen=True)
+class IngestFile:
+    """One file of a batch to ingest: its name, how to read its bytes, where it came from."""
+
+    name: str
+    read: Callable[[], bytes]
+    source: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What became of one file: added, already in the project, or refused (and why)."""
+
+    file: IngestFile
+    created: bool = False
+    refusal: str | None = None
+
+
+def files_ingest(
+    *, project: Project, origin: str, files: Iterable[IngestFile]
+) -> Iterator[IngestResult]:
+    """Ingest files one at a time; a refused file stores nothing and the next one goes on."""
+    for file in files:
+        try:
+            _, created = item_ingest(
+                project=project,
+                data=file.read(),
+                origin=origin,
+                original_filename=file.name,
+                source=file.source,
+            )
+        except ValidationError as exc:
+            yield IngestResult(file=file, refusal="; ".join(exc.messages))
+            continue
+        yield IngestResult(file=file, created=created)
 
 
 def _existing_item(*, project: Project, checked: CheckedImage, client_key: str) -> Item | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
@@ -24,22 +23,22 @@ def project_upload(request: HttpRequest, slug: str) -> HttpResponse:
         for error in form.errors.get("images", []):
             messages.error(request, error)
         return redirect("project", slug=slug)
+    files = [
+        services.IngestFile(
+            name=upload.name,
+            read=upload.read,
+            source={"uploaded_by": request.user.get_username()},
+        )
+        for upload in form.cleaned_data["images"]
+    ]
     added = 0
-    for upload in form.cleaned_data["images"]:
-        try:
-            _, created = services.item_ingest(
-                project=project,
-                data=upload.read(),
-                origin=ItemOrigin.UPLOAD,
-                original_filename=upload.name,
-                source={"uploaded_by": request.user.get_username()},
-            )
-        except ValidationError as exc:
-            messages.error(request, "; ".join(exc.messages))
+    for result in services.files_ingest(project=project, origin=ItemOrigin.UPLOAD, files=files):
+        if result.refusal is not None:
+            messages.error(request, result.refusal)
             continue
-        added += int(created)
-        if not created:
-            messages.info(request, f"{upload.name}: already in the project, not added twice.")
+        added += int(result.created)
+        if not result.created:
+            messages.info(request, f"{result.file.name}: already in the project, not added twice.")
     if added:
         messages.success(request, f"{added} image(s) added; predictions are on their way.")
     return redirect("project", slug=slug)

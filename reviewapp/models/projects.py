@@ -15,6 +15,14 @@ class Stage(models.TextChoices):
     AUTOMATED = "automated", "Automated"
 
 
+def _fraction_check(field: str) -> models.CheckConstraint:
+    """The database keeps ``field`` between 0 and 1 (a share or a rate)."""
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__gte": 0}) & Q(**{f"{field}__lte": 1}),
+        name=f"project_{field}_0_1",
+    )
+
+
 class Project(models.Model):
     """One classification job: label set, rollout policy, data-refresh policy."""
 
@@ -90,22 +98,8 @@ class Project(models.Model):
             ("upload_items", "Can upload items"),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(traffic_share__gte=0) & Q(traffic_share__lte=1),
-                name="project_traffic_share_0_1",
-            ),
-            models.CheckConstraint(
-                condition=Q(audit_rate__gte=0) & Q(audit_rate__lte=1),
-                name="project_audit_rate_0_1",
-            ),
-            models.CheckConstraint(
-                condition=Q(ab_share__gte=0) & Q(ab_share__lte=1),
-                name="project_ab_share_0_1",
-            ),
-            models.CheckConstraint(
-                condition=Q(drift_audit_rate__gte=0) & Q(drift_audit_rate__lte=1),
-                name="project_drift_audit_rate_0_1",
-            ),
+            _fraction_check(field)
+            for field in ("traffic_share", "audit_rate", "ab_share", "drift_audit_rate")
         ]
 
     def __str__(self) -> str:

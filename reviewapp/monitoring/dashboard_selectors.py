@@ -34,6 +34,7 @@ from reviewapp.rollout import stats
 INTERVAL_CONFIDENCE = 0.95  # two-sided
 DEFAULT_DAYS = 30
 HOURLY_UNTIL = timedelta(hours=48)  # spans up to two days are drawn per hour, longer per day
+AGREED = Q(label=F("decision__suggested_label"))  # the reviewer took the model's suggestion
 
 
 @dataclass(frozen=True)
@@ -137,20 +138,21 @@ def _rates(counts: dict, window: Window, k: str = "k", n: str = "n") -> list[Rat
     ]
 
 
+def _rate_series(queryset: QuerySet, *, window: Window, hit: Q) -> list[RatePoint]:
+    """Per bucket of ``created_at``: how many rows match ``hit``, of how many."""
+    counts = _by_bucket(
+        queryset, window=window, field="created_at", n=Count("id"), k=Count("id", filter=hit)
+    )
+    return _rates(counts, window)
+
+
 def _outcomes(project: Project) -> QuerySet[Outcome]:
     return Outcome.objects.filter(item__project=project)
 
 
 def automation_series(*, project: Project, window: Window) -> list[RatePoint]:
     """Share of final outcomes the model decided alone, per bucket."""
-    counts = _by_bucket(
-        _outcomes(project),
-        window=window,
-        field="created_at",
-        n=Count("id"),
-        k=Count("id", filter=Q(decided_by=DecidedBy.MODEL)),
-    )
-    return _rates(counts, window)
+    return _rate_series(_outcomes(project), window=window, hit=Q(decided_by=DecidedBy.MODEL))
 
 
 def _reviewed_with_suggestion(project: Project) -> QuerySet[Outcome]:
@@ -164,26 +166,13 @@ def _reviewed_with_suggestion(project: Project) -> QuerySet[Outcome]:
 
 def agreement_series(*, project: Project, window: Window) -> list[RatePoint]:
     """How often the model's label matched the reviewer's, over all human decisions."""
-    counts = _by_bucket(
-        _reviewed_with_suggestion(project),
-        window=window,
-        field="created_at",
-        n=Count("id"),
-        k=Count("id", filter=Q(label=F("decision__suggested_label"))),
-    )
-    return _rates(counts, window)
+    return _rate_series(_reviewed_with_suggestion(project), window=window, hit=AGREED)
 
 
 def audited_accuracy_series(*, project: Project, window: Window) -> list[RatePoint]:
     """Accuracy of the model on audit samples (items it would have decided alone)."""
-    counts = _by_bucket(
-        _reviewed_with_suggestion(project).filter(decision__task__reason=ReviewReason.AUDIT),
-        window=window,
-        field="created_at",
-        n=Count("id"),
-        k=Count("id", filter=Q(label=F("decision__suggested_label"))),
-    )
-    return _rates(counts, window)
+    audits = _reviewed_with_suggestion(project).filter(decision__task__reason=ReviewReason.AUDIT)
+    return _rate_series(audits, window=window, hit=AGREED)
 
 
 def queue_depth_series(*, project: Project, window: Window) -> list[CountPoint]:
@@ -238,23 +227,12 @@ def _champion_predictions(project: Project) -> QuerySet[Prediction]:
 
 def ood_series(*, project: Project, window: Window) -> dict[str, list[RatePoint]]:
     """Out-of-domain share: flagged by the champion, and judged so by reviewers."""
-    flagged = _by_bucket(
-        _champion_predictions(project),
-        window=window,
-        field="created_at",
-        n=Count("id"),
-        k=Count("id", filter=Q(is_ood=True)),
-    )
-    judged = _by_bucket(
-        _outcomes(project).filter(decided_by=DecidedBy.HUMAN),
-        window=window,
-        field="created_at",
-        n=Count("id"),
-        k=Count("id", filter=Q(is_out_of_domain=True)),
-    )
+    human = _outcomes(project).filter(decided_by=DecidedBy.HUMAN)
     return {
-        "flagged by the model": _rates(flagged, window),
-        "judged by reviewers": _rates(judged, window),
+        "flagged by the model": _rate_series(
+            _champion_predictions(project), window=window, hit=Q(is_ood=True)
+        ),
+        "judged by reviewers": _rate_series(human, window=window, hit=Q(is_out_of_domain=True)),
     }
 
 

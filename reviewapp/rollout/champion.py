@@ -84,11 +84,4 @@ def ab_share_set(*, project: Project, actor, share: float, reason: str) -> None:
     """Set the sticky A/B share of traffic on which the challenger acts instead (0-1)."""
     if share > 0 and challenger_of(project) is None:
         raise RolloutRefused("There is no challenger to give traffic to.")
-    _share_set(
-        project=project,
-        actor=actor,
-        field="ab_share",
-        share=share,
-        reason=reason,
-        what="challenger A/B share",
-    )
+    _share_set(project=project, actor=actor, field="ab_share", share=share, reason=reason)

@@ -25,6 +25,10 @@ class ShareForm(forms.Form):
     percent = forms.FloatField(min_value=0, max_value=100)
     reason = forms.CharField(help_text=REASON_HELP)
 
+    def share(self) -> dict:
+        """The share as a fraction, with the reason, as the rollout share setters take them."""
+        return {"share": self.cleaned_data["percent"] / 100, "reason": self.cleaned_data["reason"]}
+
 
 class PolicyForm(forms.Form):
     confidence_threshold = forms.FloatField(min_value=0, max_value=1)

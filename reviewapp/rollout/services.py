@@ -243,7 +243,11 @@ def kill_switch_set(*, project: Project, actor, enabled: bool, reason: str) -> N
     project.refresh_from_db()
 
 
-def _share_set(*, project: Project, actor, field: str, share: float, reason: str, what: str):
+SHARE_NAMES = {"traffic_share": "traffic share", "ab_share": "challenger A/B share"}
+
+
+def _share_set(*, project: Project, actor, field: str, share: float, reason: str) -> None:
+    what = SHARE_NAMES[field]
     reason = _require_reason(reason, f"A {what} change")
     if not 0 <= share <= 1:
         raise RolloutRefused(f"The {what} must be between 0% and 100%.")
@@ -268,14 +272,7 @@ def _share_set(*, project: Project, actor, field: str, share: float, reason: str
 
 def traffic_share_set(*, project: Project, actor, share: float, reason: str) -> None:
     """Set the sticky share of traffic the model may decide in the partial stage (0-1)."""
-    _share_set(
-        project=project,
-        actor=actor,
-        field="traffic_share",
-        share=share,
-        reason=reason,
-        what="traffic share",
-    )
+    _share_set(project=project, actor=actor, field="traffic_share", share=share, reason=reason)
 
 
 POLICY_FIELDS = (

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, time
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -46,6 +48,34 @@ def _form_errors(request: HttpRequest, form) -> None:
     messages.error(request, "Not changed: " + form.errors.as_text())
 
 
+def _admin_action(
+    request: HttpRequest,
+    slug: str,
+    form_class: type[forms.Form],
+    action: Callable[[Project, forms.Form], str],
+    *,
+    page: str = "rollout",
+    level: Callable[[HttpRequest, str], None] = messages.success,
+    quiet_invalid: bool = False,
+) -> HttpResponse:
+    """Run a form-backed rollout action for an admin, report how it went, go back to the page.
+
+    An invalid form changes nothing (its errors are shown unless ``quiet_invalid``); ``action``
+    returns the message to show, or raises RolloutRefused, whose text is shown instead.
+    """
+    project = _admin_project(request, slug)
+    form = form_class(request.POST)
+    if not form.is_valid():
+        if not quiet_invalid:
+            _form_errors(request, form)
+        return redirect(page, slug=slug)
+    try:
+        level(request, action(project, form))
+    except rollout.RolloutRefused as exc:
+        _refused(request, exc)
+    return redirect(page, slug=slug)
+
+
 def _as_of(text: str) -> datetime | None:
     moment = parse_datetime(text) if text else None
     if moment is None and text and parse_date(text):
@@ -83,72 +113,53 @@ def rollout_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def rollout_promote(request: HttpRequest, slug: str) -> HttpResponse:
     """Promote one stage: with a passing gate, or with a written override reason."""
-    project = _admin_project(request, slug)
-    form = PromoteForm(request.POST)
-    if form.is_valid():
-        try:
-            stage = rollout.stage_promote(project=project, actor=request.user, **form.cleaned_data)
-            messages.success(request, f"Promoted to {stage}.")
-        except rollout.RolloutRefused as exc:
-            _refused(request, exc)
-    return redirect("rollout", slug=slug)
+
+    def promote(project: Project, form: PromoteForm) -> str:
+        stage = rollout.stage_promote(project=project, actor=request.user, **form.cleaned_data)
+        return f"Promoted to {stage}."
+
+    return _admin_action(request, slug, PromoteForm, promote, quiet_invalid=True)
 
 
 @require_POST
 def rollout_kill_switch(request: HttpRequest, slug: str) -> HttpResponse:
     """Turn the kill switch on (straight to shadow) or off."""
-    project = _admin_project(request, slug)
-    form = KillSwitchForm(request.POST)
-    if not form.is_valid():
-        _form_errors(request, form)
-        return redirect("rollout", slug=slug)
-    enabled = form.cleaned_data["enabled"]
-    rollout.kill_switch_set(
-        project=project, actor=request.user, enabled=enabled, reason=form.cleaned_data["reason"]
-    )
-    messages.warning(
-        request, "Kill switch ON: humans decide every item." if enabled else "Kill switch off."
-    )
-    return redirect("rollout", slug=slug)
+
+    def switch(project: Project, form: KillSwitchForm) -> str:
+        enabled = form.cleaned_data["enabled"]
+        rollout.kill_switch_set(
+            project=project, actor=request.user, enabled=enabled, reason=form.cleaned_data["reason"]
+        )
+        return "Kill switch ON: humans decide every item." if enabled else "Kill switch off."
+
+    return _admin_action(request, slug, KillSwitchForm, switch, level=messages.warning)
 
 
 @require_POST
 def rollout_traffic(request: HttpRequest, slug: str) -> HttpResponse:
     """Set the sticky traffic share for the partial stage."""
-    project = _admin_project(request, slug)
-    form = ShareForm(request.POST)
-    if not form.is_valid():
-        _form_errors(request, form)
-        return redirect("rollout", slug=slug)
-    rollout.traffic_share_set(
-        project=project,
-        actor=request.user,
-        share=form.cleaned_data["percent"] / 100,
-        reason=form.cleaned_data["reason"],
-    )
-    messages.success(request, f"Traffic share set to {form.cleaned_data['percent']:g}%.")
-    return redirect("rollout", slug=slug)
+
+    def share(project: Project, form: ShareForm) -> str:
+        rollout.traffic_share_set(project=project, actor=request.user, **form.share())
+        return f"Traffic share set to {form.cleaned_data['percent']:g}%."
+
+    return _admin_action(request, slug, ShareForm, share)
 
 
 @require_POST
 def rollout_policy(request: HttpRequest, slug: str) -> HttpResponse:
     """Change thresholds, audit rate, priority labels and gate parameters."""
-    project = _admin_project(request, slug)
-    form = PolicyForm(request.POST)
-    if not form.is_valid():
-        _form_errors(request, form)
-        return redirect("rollout", slug=slug)
-    try:
+
+    def policy(project: Project, form: PolicyForm) -> str:
         changed = rollout.policy_set(
             project=project,
             actor=request.user,
             reason=form.cleaned_data["reason"],
             **form.changes(),
         )
-        messages.success(request, f"Changed: {', '.join(changed) or 'nothing'}.")
-    except rollout.RolloutRefused as exc:
-        _refused(request, exc)
-    return redirect("rollout", slug=slug)
+        return f"Changed: {', '.join(changed) or 'nothing'}."
+
+    return _admin_action(request, slug, PolicyForm, policy)
 
 
 @require_GET
@@ -170,59 +181,43 @@ def rollout_challenger(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def rollout_challenger_set(request: HttpRequest, slug: str) -> HttpResponse:
     """Enter a model version as challenger (shadow beside the champion)."""
-    project = _admin_project(request, slug)
-    form = ChallengerForm(request.POST)
-    if not form.is_valid():
-        _form_errors(request, form)
-        return redirect("rollout-challenger", slug=slug)
-    version = get_object_or_404(
-        ModelVersion, project=project, number=form.cleaned_data["model_version"]
-    )
-    try:
+
+    def enter(project: Project, form: ChallengerForm) -> str:
+        version = get_object_or_404(
+            ModelVersion, project=project, number=form.cleaned_data["model_version"]
+        )
         rollout_champion.challenger_set(
             project=project,
             model_version=version,
             actor=request.user,
             reason=form.cleaned_data["reason"],
         )
-        messages.success(request, f"v{version.number} is the challenger.")
-    except rollout.RolloutRefused as exc:
-        _refused(request, exc)
-    return redirect("rollout-challenger", slug=slug)
+        return f"v{version.number} is the challenger."
+
+    return _admin_action(request, slug, ChallengerForm, enter, page="rollout-challenger")
 
 
 @require_POST
 def rollout_ab_share(request: HttpRequest, slug: str) -> HttpResponse:
     """Set the challenger's sticky A/B share of traffic."""
-    project = _admin_project(request, slug)
-    form = ShareForm(request.POST)
-    if not form.is_valid():
-        _form_errors(request, form)
-        return redirect("rollout-challenger", slug=slug)
-    try:
-        rollout_champion.ab_share_set(
-            project=project,
-            actor=request.user,
-            share=form.cleaned_data["percent"] / 100,
-            reason=form.cleaned_data["reason"],
-        )
-        messages.success(request, f"Challenger A/B share set to {form.cleaned_data['percent']:g}%.")
-    except rollout.RolloutRefused as exc:
-        _refused(request, exc)
-    return redirect("rollout-challenger", slug=slug)
+
+    def share(project: Project, form: ShareForm) -> str:
+        rollout_champion.ab_share_set(project=project, actor=request.user, **form.share())
+        return f"Challenger A/B share set to {form.cleaned_data['percent']:g}%."
+
+    return _admin_action(request, slug, ShareForm, share, page="rollout-challenger")
 
 
 @require_POST
 def rollout_champion_promote(request: HttpRequest, slug: str) -> HttpResponse:
     """Swap the challenger in as champion (gated, or by override with a reason)."""
-    project = _admin_project(request, slug)
-    form = PromoteForm(request.POST)
-    if form.is_valid():
-        try:
-            version = rollout_champion.champion_promote(
-                project=project, actor=request.user, **form.cleaned_data
-            )
-            messages.success(request, f"v{version.number} is the champion now.")
-        except rollout.RolloutRefused as exc:
-            _refused(request, exc)
-    return redirect("rollout-challenger", slug=slug)
+
+    def promote(project: Project, form: PromoteForm) -> str:
+        version = rollout_champion.champion_promote(
+            project=project, actor=request.user, **form.cleaned_data
+        )
+        return f"v{version.number} is the champion now."
+
+    return _admin_action(
+        request, slug, PromoteForm, promote, page="rollout-challenger", quiet_invalid=True
+    )

@@ -12,7 +12,7 @@ from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
 from reviewapp import ml
-from reviewapp.accounts import permissions
+from reviewapp.accounts import access, permissions
 from reviewapp.intake.forms import UploadForm
 from reviewapp.models import Item, Project
 from reviewapp.monitoring import dashboard
@@ -73,9 +73,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _item_for(request: HttpRequest, item_id: int) -> Item:
-    item = get_object_or_404(Item.objects.select_related("project"), pk=item_id)
-    permissions.require_project_access(request.user, item.project)
-    return item
+    return access.project_object_get(user=request.user, model=Item, pk=item_id)
 
 
 @require_GET

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp import ml
-from reviewapp.accounts import permissions
+from reviewapp.accounts import access, permissions
 from reviewapp.models import Item, ModelVersion, Project, RunState, RunTrigger, TrainingRun
 from reviewapp.training import evaluation
 from reviewapp.training import services as training
@@ -28,9 +28,11 @@ def _project(request: HttpRequest, slug: str) -> Project:
 
 
 def _run(request: HttpRequest, run_id: int) -> TrainingRun:
-    run = get_object_or_404(TrainingRun.objects.select_related("project"), pk=run_id)
-    permissions.require_project_access(request.user, run.project)
-    return run
+    return access.project_object_get(user=request.user, model=TrainingRun, pk=run_id)
+
+
+def _refused(request: HttpRequest, exc: ValidationError) -> None:
+    messages.error(request, " ".join(exc.messages))
 
 
 @require_GET
@@ -60,7 +62,7 @@ def training_start(request: HttpRequest, slug: str) -> HttpResponse:
             project=project, trigger=RunTrigger.MANUAL, params=form.params(), actor=request.user
         )
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        _refused(request, exc)
         return redirect("training", slug=slug)
     return redirect("training-run", run_id=run.pk)
 
@@ -103,13 +105,16 @@ def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
     )
 
 
-def _action(request: HttpRequest, run_id: int, action, done: str) -> HttpResponse:
+def _action(
+    request: HttpRequest, run_id: int, action, done: str, *, by_actor: bool = True
+) -> HttpResponse:
+    """Run a service on a run for a trainer; say ``done`` or why not, and show the (new) run."""
     run = _run(request, run_id)
     permissions.require_training(request.user, run.project)
     try:
-        result = action(run)
+        result = action(run=run, actor=request.user) if by_actor else action(run=run)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        _refused(request, exc)
         return redirect("training-run", run_id=run.pk)
     messages.success(request, done)
     target = result if isinstance(result, TrainingRun) else run
@@ -120,41 +125,29 @@ def _action(request: HttpRequest, run_id: int, action, done: str) -> HttpRespons
 def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
     """Cancel a queued run, or ask a running one to stop."""
     return _action(
-        request, run_id, lambda run: training.training_run_cancel(run=run), "Cancel requested."
+        request, run_id, training.training_run_cancel, "Cancel requested.", by_actor=False
     )
 
 
 @require_POST
 def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
     """A fresh run from the same snapshot."""
-    return _action(
-        request,
-        run_id,
-        lambda run: training.training_run_retry(run=run, actor=request.user),
-        "Retry started from the same snapshot.",
-    )
+    done = "Retry started from the same snapshot."
+    return _action(request, run_id, training.training_run_retry, done)
 
 
 @require_POST
 def run_make_challenger(request: HttpRequest, run_id: int) -> HttpResponse:
     """Enter the candidate as challenger."""
-    return _action(
-        request,
-        run_id,
-        lambda run: evaluation.candidate_make_challenger(run=run, actor=request.user),
-        "The candidate is now the challenger.",
-    )
+    done = "The candidate is now the challenger."
+    return _action(request, run_id, evaluation.candidate_make_challenger, done)
 
 
 @require_POST
 def run_promote(request: HttpRequest, run_id: int) -> HttpResponse:
     """Promote the candidate to champion, if the gate passes."""
-    return _action(
-        request,
-        run_id,
-        lambda run: evaluation.candidate_promote(run=run, actor=request.user),
-        "The candidate is now the champion.",
-    )
+    done = "The candidate is now the champion."
+    return _action(request, run_id, evaluation.candidate_promote, done)
 
 
 @require_GET
@@ -183,7 +176,7 @@ def item_relabel(request: HttpRequest, item_id: int) -> HttpResponse:
         )
         messages.success(request, f"Item {item.pk} is now labeled {label}.")
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        _refused(request, exc)
     run_id = request.POST.get("run", "")
     if run_id.isdigit():
         return redirect("training-run", run_id=int(run_id))

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from reviewapp.intake import services
@@ -25,23 +24,19 @@ class Command(BaseCommand):
             raise CommandError(f"unknown project {project!r} (known: {known})")
         if not path.is_dir():
             raise CommandError(f"{path} is not a folder")
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        paths = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = [
+            services.IngestFile(name=file.name, read=file.read_bytes, source={"path": str(file)})
+            for file in paths
+        ]
         added = duplicates = failed = 0
-        for file in files:
-            try:
-                _, created = services.item_ingest(
-                    project=target,
-                    data=file.read_bytes(),
-                    origin=ItemOrigin.FOLDER,
-                    original_filename=file.name,
-                    source={"path": str(file)},
-                )
-            except ValidationError as exc:
+        for result in services.files_ingest(project=target, origin=ItemOrigin.FOLDER, files=files):
+            if result.refusal is not None:
                 failed += 1
-                self.stderr.write(f"skipped {file}: {'; '.join(exc.messages)}")
+                self.stderr.write(f"skipped {result.file.source['path']}: {result.refusal}")
                 continue
-            added += int(created)
-            duplicates += int(not created)
+            added += int(result.created)
+            duplicates += int(not result.created)
         self.stdout.write(
-            f"{len(files)} files: {added} added, {duplicates} already present, {failed} refused"
+            f"{len(paths)} files: {added} added, {duplicates} already present, {failed} refused"
         )
