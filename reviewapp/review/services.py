@@ -68,16 +68,13 @@ def decision_submit(
     label matches the model's (hidden) suggestion.
     """
     project = Project.objects.get(pk=task.project_id)
-    with transaction.atomic():
-        decision = _decision_record(
-            project=project,
-            task_id=task.pk,
-            reviewer=reviewer,
-            verdict=verdict,
-            label=label,
-            duration_ms=duration_ms,
-        )
-    _decision_recorded(decision)
+    decision, _ = _decide(
+        project=project,
+        task_id=task.pk,
+        reviewer=reviewer,
+        choice=(verdict, label, duration_ms),
+        claim_next=False,
+    )
     return decision
 
 
@@ -93,9 +90,31 @@ def decision_submit_and_claim(
 ) -> tuple[Decision, tuple | None]:
     """The desk's round trip: decide on a task and claim the next one in one transaction.
 
-    Returns the decision and what the desk shows of the reviewer's next task (queue_sql.PAYLOAD's
+    Returns the decision and what the desk shows of the reviewer's next task (claim.PAYLOAD's
     row, for selectors.task_payload_from_row; None when the queue is empty).
     """
+    return _decide(
+        project=project,
+        task_id=task_id,
+        reviewer=reviewer,
+        choice=(verdict, label, duration_ms),
+        holding=holding,
+    )
+
+
+def _decide(
+    *,
+    project: Project,
+    task_id: int,
+    reviewer,
+    choice: tuple[str, str, int | None],
+    holding: Iterable[int] = (),
+    claim_next: bool = True,
+) -> tuple[Decision, tuple | None]:
+    """Record the decision (verdict, label, duration) and, with ``claim_next``, claim the next
+    task in the same transaction; then run what follows a decision (the demotion check)."""
+    verdict, label, duration_ms = choice
+    next_row = None
     with transaction.atomic():
         decision = _decision_record(
             project=project,
@@ -105,7 +124,8 @@ def decision_submit_and_claim(
             label=label,
             duration_ms=duration_ms,
         )
-        next_row = claim.claim_payload_row(project=project, reviewer=reviewer, holding=holding)
+        if claim_next:
+            next_row = claim.claim_payload_row(project=project, reviewer=reviewer, holding=holding)
     _decision_recorded(decision)
     return decision, next_row
 
