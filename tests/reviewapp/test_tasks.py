@@ -16,6 +16,34 @@ def test_task_names_are_pinned():
     assert tasks.drift_check_all.name == "reviewapp.drift_check_all"
 
 
+def test_every_task_is_sent_by_a_pinned_name_and_every_pinned_name_has_its_task():
+    """Services send tasks by name (reviewapp.jobs): the names and the registered tasks agree."""
+    from config.celery import app
+    from reviewapp import jobs
+
+    registered = {name for name in app.tasks if name.startswith("reviewapp.")}
+    assert registered == set(jobs.TASK_NAMES)
+    assert {
+        "reviewapp.predict_item",
+        "reviewapp.sweep_predictions",
+        "reviewapp.train_model",
+        "reviewapp.reap_training_runs",
+        "reviewapp.retrain_project",
+        "reviewapp.check_retrain_triggers",
+        "reviewapp.rollout_check",
+        "reviewapp.deliver_webhook",
+        "reviewapp.drift_check",
+        "reviewapp.drift_check_all",
+    } == set(jobs.TASK_NAMES)
+
+
+def test_an_unknown_task_name_is_refused_before_anything_is_sent():
+    from reviewapp import jobs
+
+    with pytest.raises(ValueError, match="unknown task"):
+        jobs.job_send("reviewapp.predict_itme", 1)
+
+
 def test_missing_item_logs_and_returns(caplog):
     assert tasks.predict_item.run(987654) == "missing"
     assert "predict_item.missing" in caplog.text
