@@ -79,11 +79,12 @@ def second_review_compare(*, task: ReviewTask, decision: Decision) -> ReviewTask
 def adjudication_settle(*, task: ReviewTask, decision: Decision) -> Outcome:
     """The adjudicator's verdict becomes the item's final outcome."""
     outcome = Outcome.objects.select_for_update().get(item_id=task.item_id)
-    outcome.label = decision.label
-    outcome.is_out_of_domain = decision.verdict == Verdict.OUT_OF_DOMAIN
-    outcome.decision = decision
-    outcome.save(update_fields=["label", "is_out_of_domain", "decision"])
-    return outcome
+    return outcomes.outcome_revise(
+        outcome=outcome,
+        label=decision.label,
+        is_out_of_domain=decision.verdict == Verdict.OUT_OF_DOMAIN,
+        decision=decision,
+    )
 
 
 def _consumed_by_training(decision: Decision) -> bool:
@@ -122,7 +123,7 @@ def undo_consequences(*, decision: Decision) -> None:
     ReviewTask.objects.filter(
         item_id=decision.item_id, reason__in=followups, status__in=open_statuses
     ).update(status=TaskStatus.CANCELLED, closed_at=timezone.now())
-    Outcome.objects.filter(decision=decision).delete()
+    outcomes.outcome_withdraw(decision=decision)
 
 
 def outcome_relabel(*, item, label: str, actor) -> Outcome:
@@ -160,7 +161,11 @@ def outcome_relabel(*, item, label: str, actor) -> Outcome:
                 item_id=item.pk, label=label, decided_by=DecidedBy.HUMAN, decision=decision
             )
         else:
-            outcome.label, outcome.is_out_of_domain, outcome.decision = label, False, decision
-            outcome.decided_by = "human"
-            outcome.save(update_fields=["label", "is_out_of_domain", "decision", "decided_by"])
+            outcomes.outcome_revise(
+                outcome=outcome,
+                label=label,
+                is_out_of_domain=False,
+                decision=decision,
+                decided_by=DecidedBy.HUMAN,
+            )
     return outcome
