@@ -7,16 +7,14 @@ adjudication live in ``reviewapp.review_quality``.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from reviewapp.fastpaths import rows as sql_rows
 from reviewapp.models import (
     DecidedBy,
     Decision,
@@ -148,7 +146,7 @@ def _decision_record(
     """Caller holds the transaction: lock the task, check the lease, write the decision."""
     if verdict not in Verdict.values:
         raise DecisionRefused(f"Unknown verdict {verdict!r}.")
-    task = _task_lock(project=project, task_id=task_id)
+    task = claim.task_lock(project=project, task_id=task_id)
     if task is None:
         raise DecisionRefused("This item is not in this project's queue.")
     _check_lease(task=task, reviewer=reviewer)
@@ -178,29 +176,6 @@ def _decision_record(
     task.status, task.closed_at = TaskStatus.DONE, timezone.now()
     task.save(update_fields=["status", "closed_at"])
     return decision
-
-
-def _task_lock(*, project: Project, task_id: int) -> ReviewTask | None:
-    """Lock the task's row, with its prediction's label (``suggested``) and model version.
-
-    Plain SQL: the ORM's select_related join cost four times as much CPU as the statement.
-    """
-    sql = _task_sql(connection.features.has_select_for_update_of)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [task_id, project.pk])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    task = sql_rows.instance(ReviewTask, row)
-    task.suggested, task.suggested_by = row[-2:]
-    task.project = project
-    return task
-
-
-@functools.cache
-def _task_sql(lock: bool) -> str:
-    sql = claim.TASK_FOR_UPDATE if lock else claim.TASK
-    return sql.format(task_columns=sql_rows.columns(ReviewTask, "t"))
 
 
 def _settle(*, task: ReviewTask, decision: Decision) -> None:
