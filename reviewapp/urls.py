@@ -7,6 +7,7 @@ from reviewapp.review import views as views_desk
 from reviewapp.rollout import views as views_rollout
 from reviewapp.site import views
 from reviewapp.training import views as views_training
+from reviewapp.training import views_versions
 
 urlpatterns = [
     # The desk's JSON endpoints first: they take most requests, and URL resolution tries the
@@ -29,6 +30,16 @@ urlpatterns = [
         "projects/<slug:slug>/training/start/", views_training.training_start, name="training-start"
     ),
     path("training/runs/<int:run_id>/", views_training.run_detail, name="training-run"),
+    path(
+        "projects/<slug:slug>/versions/<int:number>/",
+        views_versions.version_detail,
+        name="model-version",
+    ),
+    path(
+        "projects/<slug:slug>/versions/<int:number>/export/",
+        views_versions.version_export,
+        name="model-version-export",
+    ),
     path(
         "training/runs/<int:run_id>/status.json",
         views_training.run_status,
