@@ -1,4 +1,4 @@
-"""Command line: python -m mlcore train | predict | evaluate | demo-data."""
+"""Command line: python -m mlcore train | predict | evaluate | export | demo-data."""
 
 import argparse
 import json
@@ -59,6 +59,16 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--device", default="cpu")
 
 
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="export an artifact to an edge bundle (ONNX + parity)")
+    p.add_argument("--format", default="onnx", choices=["onnx"])
+    p.add_argument("--data", required=True, help="DIR/<label>/<image>: parity on its valid split")
+    p.add_argument("--policy", default=None, help="JSON file: the rollout policy in force")
+    p.add_argument("--limit", type=int, default=1000, help="at most this many parity images")
+    p.add_argument("artifact")
+    p.add_argument("dest", help="bundle directory to create (must not exist)")
+
+
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo-data", help="render scikit-learn's digits as PNG files")
     p.add_argument("dest")
@@ -71,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlcore", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_train, _add_predict, _add_evaluate, _add_demo):
+    for add in (_add_train, _add_predict, _add_evaluate, _add_export, _add_demo):
         add(sub)
     return parser
 
@@ -152,6 +162,37 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export an artifact to an ONNX edge bundle; a failed parity check prints its cases."""
+    # Deferred: torch, the ONNX exporter and onnxruntime load only for this command.
+    from mlcore.artifacts import load_artifact
+    from mlcore.data import is_validation, records_from_folder
+    from mlcore.export import ExportError, ParityError, bundle_export
+
+    cfg = load_artifact(args.artifact).metadata.get("train_config", {})
+    seed, pct = cfg.get("seed", 42), cfg.get("valid_pct", 0.2)
+    records = [
+        r for r in records_from_folder(args.data) if is_validation(r.key, seed=seed, valid_pct=pct)
+    ]
+    policy = json.loads(Path(args.policy).read_text()) if args.policy else {}
+    images = [str(r.path) for r in records[: args.limit]]
+    try:
+        bundle = bundle_export(
+            artifact_path=args.artifact, dest=args.dest, images=images, policy=policy
+        )
+    except ParityError as exc:
+        _err(f"error: {exc}")
+        _out(json.dumps(exc.report.summary(), indent=2))
+        return 3
+    except ExportError as exc:
+        _err(f"error: {exc}")
+        return 2
+    parity = {k: v for k, v in bundle.parity.items() if k != "cases"}
+    summary = {"bundle": str(bundle.path), "sha256": bundle.sha256, "bytes": bundle.size_bytes}
+    _out(json.dumps({**summary, "parity": parity}, indent=2))
+    return 0
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     """Render the digits demo data set."""
     # Deferred: torch (through mlcore.data) and scikit-learn load only for this command.
@@ -166,6 +207,7 @@ COMMANDS = {
     "train": cmd_train,
     "predict": cmd_predict,
     "evaluate": cmd_evaluate,
+    "export": cmd_export,
     "demo-data": cmd_demo_data,
 }
 

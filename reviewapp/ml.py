@@ -205,3 +205,50 @@ def shift_image(image: Any, shift: str):
     if shift not in STREAM_SHIFTS:
         raise ValueError(f"unknown shift {shift!r}; choose one of {sorted(STREAM_SHIFTS)}")
     return ml_shifts.NEAR_SHIFTS[STREAM_SHIFTS[shift]](image)
+
+
+class BundleExportError(Exception):
+    """An edge bundle could not be exported; ``parity`` holds the cases when parity failed."""
+
+    def __init__(self, message: str, *, parity: dict | None = None):
+        super().__init__(message)
+        self.parity = parity
+
+
+@dataclass(frozen=True)
+class BundleExport:
+    """A written edge bundle: its folder, manifest sha256, size and parity summary."""
+
+    path: str
+    sha256: str
+    size_bytes: int
+    parity: dict
+
+
+def bundle_export(
+    *, artifact_path: str, sha256: str, dest: Path, image_paths: Sequence[str], policy: dict
+) -> BundleExport:
+    """Export a model version to an ONNX edge bundle, refused unless onnxruntime matches torch."""
+    # Deferred: mlcore.export loads the ONNX exporter and onnxruntime, which only an export needs.
+    from mlcore import export as ml_export
+
+    artifact = ml_artifacts.load_artifact(artifact_path)
+    if artifact.sha256 != sha256:
+        raise ArtifactError(
+            f"artifact at {artifact_path} has sha256 {artifact.sha256}, "
+            f"but the model version expects {sha256}"
+        )
+    try:
+        bundle = ml_export.bundle_export(
+            artifact_path=artifact_path, dest=dest, images=list(image_paths), policy=policy
+        )
+    except ml_export.ParityError as exc:
+        raise BundleExportError(str(exc), parity=exc.report.summary()) from exc
+    except ml_export.ExportError as exc:
+        raise BundleExportError(str(exc)) from exc
+    return BundleExport(
+        path=str(bundle.path),
+        sha256=bundle.sha256,
+        size_bytes=bundle.size_bytes,
+        parity=bundle.parity,
+    )

@@ -7,6 +7,7 @@ from reviewapp.review import views as views_desk
 from reviewapp.rollout import views as views_rollout
 from reviewapp.site import views
 from reviewapp.training import views as views_training
+from reviewapp.training import views_versions
 
 training_run_patterns = [  # under training/runs/<run_id>/
     path("", views_training.run_detail, name="training-run"),
@@ -55,6 +56,16 @@ urlpatterns = [
         "projects/<slug:slug>/training/start/", views_training.training_start, name="training-start"
     ),
     path("training/runs/<int:run_id>/", include(training_run_patterns)),
+    path(
+        "projects/<slug:slug>/versions/<int:number>/",
+        views_versions.version_detail,
+        name="model-version",
+    ),
+    path(
+        "projects/<slug:slug>/versions/<int:number>/export/",
+        views_versions.version_export,
+        name="model-version-export",
+    ),
     path("items/<int:item_id>/relabel/", views_training.item_relabel, name="item-relabel"),
     path("projects/<slug:slug>/rollout/", include(rollout_patterns)),
 ]

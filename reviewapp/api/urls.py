@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import BasePermission
 
-from reviewapp.api import views, views_export
+from reviewapp.api import views, views_edge, views_export
 from reviewapp.api.auth import ApiTokenAuthentication
 from reviewapp.api.errors import not_found
 from reviewapp.models import ApiClient
@@ -58,6 +58,11 @@ urlpatterns = [
         "projects/<slug:slug>/items/batch/",
         api(views.BatchSubmitView.as_view()),
         name="submit-batch",
+    ),
+    path(
+        "projects/<slug:slug>/edge-decisions/",
+        api(views_edge.EdgeDecisionsView.as_view()),
+        name="edge-decisions",
     ),
     path("projects/<slug:slug>/export/", include(export_patterns)),
     path("items/<int:item_id>/", api(views.ItemStatusView.as_view()), name="item"),

@@ -76,6 +76,8 @@ def zip_stream(*, project, rows: Iterator[ExportRow]) -> Iterator[bytes]:
     buffer = _Buffer()
     with zipfile.ZipFile(buffer, mode="w", compression=zipfile.ZIP_STORED) as archive:
         for row in rows:
+            if not row.image_name:  # decided on an edge device: no image on the server
+                continue
             with default_storage.open(row.image_name, "rb") as source:
                 with archive.open(row.path, mode="w", force_zip64=True) as target:
                     while chunk := source.read(CHUNK):

@@ -80,6 +80,8 @@ def _item_for(request: HttpRequest, item_id: int) -> Item:
 def item_image(request: HttpRequest, item_id: int) -> HttpResponse:
     """The stored image, streamed only to users who may see its project (never a public URL)."""
     item = _item_for(request, item_id)
+    if not item.image:  # decided on an edge device: the image never left it
+        raise Http404("This item was decided on an edge device; its image stayed there.")
     etag = f'"{item.sha256}"'  # the file is content-addressed: same item, same bytes
     if (not_modified := get_conditional_response(request, etag=etag)) is not None:
         return _private_image_headers(not_modified, etag=etag)
