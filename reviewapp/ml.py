@@ -49,11 +49,17 @@ TrainingCancelled = ml_model.TrainingCancelled
 
 @dataclass(frozen=True)
 class TrainingRecord:
-    """An item to train on: image path, label and stable key."""
+    """An item to train on: image path, label, stable key (and the clip it is a frame of)."""
 
     path: str
     label: str
     key: str
+    group: str = ""
+
+    @property
+    def split_key(self) -> str:
+        """What the split hashes: the clip's key for a frame, else the item's key."""
+        return self.group or self.key
 
 
 def load_image(source: Any):
@@ -118,7 +124,9 @@ def train_and_save(
     from mlcore import train as ml_train
 
     config = ml_model.TrainConfig(**params)
-    ml_records = [ml_data.Record(path=r.path, label=r.label, key=r.key) for r in records]
+    ml_records = [
+        ml_data.Record(path=r.path, label=r.label, key=r.key, group=r.group) for r in records
+    ]
     trained = ml_train.train(
         ml_records,
         config,
