@@ -169,6 +169,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 HANDOFF_MAX_UPLOAD_BYTES = int(os.environ.get("HANDOFF_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024)))
 HANDOFF_MAX_IMAGE_PIXELS = int(os.environ.get("HANDOFF_MAX_IMAGE_PIXELS", str(40_000_000)))
+# Video clips (issue 19): what one clip may cost to decode; past any limit it is refused (4xx).
+HANDOFF_VIDEO_MAX_SECONDS = float(os.environ.get("HANDOFF_VIDEO_MAX_SECONDS", "60"))
+HANDOFF_VIDEO_MAX_PIXELS = int(os.environ.get("HANDOFF_VIDEO_MAX_PIXELS", str(1920 * 1080)))
+HANDOFF_VIDEO_MAX_FRAMES = int(os.environ.get("HANDOFF_VIDEO_MAX_FRAMES", "1800"))
 
 # --- Celery ------------------------------------------------------------------------------------
 BROKER_DIR = Path(os.environ.get("HANDOFF_BROKER_DIR", VAR_DIR / "broker"))

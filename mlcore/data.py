@@ -37,11 +37,21 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".t
 
 @dataclass(frozen=True)
 class Record:
-    """One labelled image: where it is, its label, and a stable key that decides its split."""
+    """One labelled image: where it is, its label, and a stable key that decides its split.
+
+    ``group`` ties records that must share a side (the frames of one video clip): when set, it
+    is hashed for the split instead of the (still unique) key.
+    """
 
     path: str | os.PathLike
     label: str
     key: str
+    group: str = ""
+
+    @property
+    def split_key(self) -> str:
+        """What the split hashes: the group when there is one, else the key."""
+        return self.group or self.key
 
 
 def is_validation(key: str, *, seed: int = 0, valid_pct: float = 0.2) -> bool:
@@ -59,7 +69,9 @@ def split_records(
     train_idx, valid_idx = [], []
     for i, record in enumerate(records):
         target = (
-            valid_idx if is_validation(record.key, seed=seed, valid_pct=valid_pct) else train_idx
+            valid_idx
+            if is_validation(record.split_key, seed=seed, valid_pct=valid_pct)
+            else train_idx
         )
         target.append(i)
     return train_idx, valid_idx

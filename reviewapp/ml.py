@@ -28,6 +28,7 @@ from mlcore import model as ml_model
 from mlcore import nets as ml_nets
 from mlcore import predict as ml_predict
 from mlcore import shifts as ml_shifts
+from mlcore import video as ml_video
 
 logger = logging.getLogger(__name__)
 
@@ -38,21 +39,43 @@ _DRIFT_REFERENCES: dict[str, ml_drift.Reference] = {}
 ImageLoadError = ml_data.ImageLoadError
 ArtifactError = ml_artifacts.ArtifactError
 PredictionResult = ml_predict.PredictionResult
+VideoError = ml_video.VideoError
+Clip = ml_video.Clip
+clip_sniff = ml_video.sniff
+clip_aggregate = ml_video.clip_aggregate
+clip_frame_summaries = ml_video.frame_summaries
 TrainingCancelled = ml_model.TrainingCancelled
 
 
 @dataclass(frozen=True)
 class TrainingRecord:
-    """An item to train on: image path, label and stable key."""
+    """An item to train on: image path, label, stable key (and the clip it is a frame of)."""
 
     path: str
     label: str
     key: str
+    group: str = ""
+
+    @property
+    def split_key(self) -> str:
+        """What the split hashes: the clip's key for a frame, else the item's key."""
+        return self.group or self.key
 
 
 def load_image(source: Any):
     """Decode an image fully into RGB, raising ImageLoadError with a clear message."""
     return ml_data.load_rgb(source)
+
+
+def clip_decode(*, data: bytes, scheme: str, frames: int, fps: float) -> ml_video.Clip:
+    """Decode a clip within the configured limits and sample its frames; raises VideoError."""
+    limits = ml_video.Limits(
+        max_seconds=settings.HANDOFF_VIDEO_MAX_SECONDS,
+        max_pixels=settings.HANDOFF_VIDEO_MAX_PIXELS,
+        max_frames=settings.HANDOFF_VIDEO_MAX_FRAMES,
+    )
+    sampling = ml_video.Sampling(scheme=scheme, frames=frames, fps=fps)
+    return ml_video.clip_decode(data, sampling=sampling, limits=limits)
 
 
 def get_predictor(*, artifact_path: str, sha256: str) -> ml_predict.Predictor:
@@ -101,7 +124,9 @@ def train_and_save(
     from mlcore import train as ml_train
 
     config = ml_model.TrainConfig(**params)
-    ml_records = [ml_data.Record(path=r.path, label=r.label, key=r.key) for r in records]
+    ml_records = [
+        ml_data.Record(path=r.path, label=r.label, key=r.key, group=r.group) for r in records
+    ]
     trained = ml_train.train(
         ml_records,
         config,

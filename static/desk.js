@@ -33,7 +33,9 @@
   }
 
   function preload(task) {
-    [task.image_url, task.model_view_url].forEach(function (url) { new Image().src = url; });
+    var urls = [task.model_view_url].concat(task.clip && task.clip.playable ? [] : [task.image_url]);
+    (task.clip ? task.clip.frames : []).forEach(function (frame) { urls.push(frame.url); });
+    urls.forEach(function (url) { new Image().src = url; });
   }
 
   function renderQueue(queue) {
@@ -62,13 +64,46 @@
     $("ood-warning").hidden = !suggestion.is_ood;
   }
 
+  // A clip: its video (MP4/WebM; a GIF plays in the <img>) and a strip of its sampled frames,
+  // each with the model's label only when the stage shows suggestions (the server omits it).
+  function renderClip(task) {
+    var clip = task.clip, video = $("item-video"), strip = $("frame-strip");
+    var playable = Boolean(clip && clip.playable);
+    video.hidden = !playable;
+    $("item-image").hidden = playable;
+    if (playable) { video.src = task.image_url; } else { video.removeAttribute("src"); }
+    strip.hidden = !clip;
+    strip.textContent = "";
+    (clip ? clip.frames : []).forEach(function (frame) {
+      var li = document.createElement("li"), img = document.createElement("img");
+      var time = document.createElement("span");
+      li.className = "frame";
+      img.className = "pixelated";
+      img.src = frame.url;
+      img.alt = "Frame at " + frame.time + " s";
+      time.className = "frame-time";
+      time.textContent = frame.time + " s";
+      li.appendChild(img);
+      li.appendChild(time);
+      if (frame.label !== undefined && !blind) {
+        var said = document.createElement("span");
+        said.className = "frame-label";
+        said.textContent = frame.label + " " + frame.confidence.toFixed(2) +
+          (frame.is_ood ? " · out of domain" : "");
+        li.appendChild(said);
+      }
+      strip.appendChild(li);
+    });
+  }
+
   function render(task) {
     $("task-pane").hidden = !task;
     $("queue-empty").hidden = Boolean(task);
     $("item").setAttribute("data-task", task ? String(task.id) : "");
     if (!task) { return; }
     var image = $("item-image");
-    image.src = task.image_url;
+    renderClip(task);
+    if (!(task.clip && task.clip.playable)) { image.src = task.image_url; }
     image.classList.toggle("pixelated", task.small);
     $("model-view").src = task.model_view_url;
     $("item-caption").textContent = task.width + "×" + task.height + " px" +

@@ -23,7 +23,7 @@ _EXECUTOR: ThreadPoolExecutor | None = None
 
 @dataclass
 class Submission:
-    """One image a client sent, before it is stored."""
+    """One image or clip a client sent, before it is stored."""
 
     data: bytes
     filename: str = ""
@@ -37,7 +37,8 @@ def submission_check(*, project: Project, submission: Submission) -> services.Ch
 
     Returns the decoded, checked image, which ``item_submit`` stores without decoding it again.
     """
-    checked = services.image_check(data=submission.data, name=submission.filename or "upload")
+    name = submission.filename or "upload"
+    checked = services.upload_check(project=project, data=submission.data, name=name)
     reason = polyglot_reason(checked.data, checked.extension)
     if reason:
         raise ValidationError(f"{submission.filename or 'upload'}: refused, {reason}")

@@ -1,4 +1,4 @@
-"""Intake forms: the web upload of one or more images (validated fully by the ingest service)."""
+"""Intake forms: the web upload of images and clips (validated fully by the ingest service)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ class MultipleImageField(forms.FileField):
     """A file field that accepts several files at once."""
 
     def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*"}))
+        kwargs.setdefault(
+            "widget", MultipleFileInput(attrs={"accept": "image/*,video/mp4,video/webm"})
+        )
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
@@ -24,4 +26,4 @@ class MultipleImageField(forms.FileField):
 
 
 class UploadForm(forms.Form):
-    images = MultipleImageField(label="Images")
+    images = MultipleImageField(label="Images or clips")

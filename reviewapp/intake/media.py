@@ -18,7 +18,7 @@ from pathlib import Path
 
 from django.core.files.storage import default_storage
 
-from reviewapp.models import Item
+from reviewapp.models import Item, ItemKind
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ def media_check(*, repair: bool = False, min_age_seconds: float = 3600) -> Media
     root = Path(default_storage.path("items"))
     report = MediaReport()
     known = set(Item.objects.values_list("image", flat=True))
+    known.update(_clip_frame_names())
     cutoff = time.time() - min_age_seconds
     for path in sorted(root.rglob("*")) if root.exists() else []:
         if not path.is_file() or path.stat().st_mtime > cutoff:
@@ -145,4 +146,14 @@ def media_check(*, repair: bool = False, min_age_seconds: float = 3600) -> Media
     for pk, name in Item.objects.values_list("pk", "image").order_by("pk").iterator():
         if not default_storage.exists(name):
             report.missing_files.append((pk, name))
+    for clip in Item.objects.filter(kind=ItemKind.CLIP).order_by("pk").iterator():
+        report.missing_files.extend(
+            (clip.pk, name) for name in clip.frame_names if not default_storage.exists(name)
+        )
     return report
+
+
+def _clip_frame_names() -> set[str]:
+    """The stored frames of every clip: files with a row, though not in Item.image."""
+    clips = Item.objects.filter(kind=ItemKind.CLIP).only("project_id", "sha256", "kind", "clip")
+    return {name for clip in clips.iterator() for name in clip.frame_names}

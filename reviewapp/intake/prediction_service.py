@@ -10,6 +10,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from reviewapp import jobs, ml
@@ -18,6 +19,7 @@ from reviewapp.models import (
     DecidedBy,
     DriftSample,
     Item,
+    ItemKind,
     ModelVersion,
     Prediction,
     ReviewTask,
@@ -74,15 +76,23 @@ def _predict_with(*, item: Item, version: ModelVersion) -> Prediction:
     existing = item.predictions.filter(model_version=version).first()
     if existing is not None:
         return existing
-    with item.image.open("rb") as handle:
-        image = ml.load_image(handle)
+    names = item.frame_names or [item.image.name]  # a clip is predicted on its sampled frames
+    images = []
+    for name in names:
+        with default_storage.open(name, "rb") as handle:
+            images.append(ml.load_image(handle))
     started = time.perf_counter()
-    (result,) = ml.predict_images(
-        artifact_path=version.artifact_path, sha256=version.sha256, images=[image]
+    results = ml.predict_images(
+        artifact_path=version.artifact_path, sha256=version.sha256, images=images
     )
     latency_ms = (time.perf_counter() - started) * 1000
+    frames: list[dict] = []
+    if item.kind == ItemKind.CLIP:
+        times = [frame["time"] for frame in item.clip["frames"]]
+        frames = ml.clip_frame_summaries(results, times)
+        results = [ml.clip_aggregate(results, priority_labels=item.project.priority_labels)]
     prediction, _ = prediction_record(
-        item=item, model_version=version, result=result, latency_ms=latency_ms
+        item=item, model_version=version, result=results[0], latency_ms=latency_ms, frames=frames
     )
     return prediction
 
@@ -101,9 +111,17 @@ def _challenger_predict(item: Item) -> Prediction | None:
 
 
 def prediction_record(
-    *, item: Item, model_version: ModelVersion, result: ml.PredictionResult, latency_ms: float
+    *,
+    item: Item,
+    model_version: ModelVersion,
+    result: ml.PredictionResult,
+    latency_ms: float,
+    frames: list[dict] | None = None,
 ) -> tuple[Prediction, bool]:
-    """Store a prediction once per (item, model version); a repeat returns the stored one."""
+    """Store a prediction once per (item, model version); a repeat returns the stored one.
+
+    For a clip, ``result`` is the aggregated decision and ``frames`` the per-frame summaries.
+    """
     try:
         with transaction.atomic():
             prediction = Prediction.objects.create(
@@ -115,6 +133,7 @@ def prediction_record(
                 ood_score=float(result.ood_score),
                 is_ood=bool(result.is_ood),
                 latency_ms=latency_ms,
+                frames=frames or [],
             )
             if result.embedding is not None or result.image_stats is not None:
                 DriftSample.objects.create(

@@ -9,7 +9,7 @@ import hashlib
 import io
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -18,11 +18,13 @@ from django.db import IntegrityError, transaction
 from PIL import Image, UnidentifiedImageError
 
 from reviewapp import ml
-from reviewapp.intake import media, outbox
+from reviewapp.intake import clips, media, outbox
 from reviewapp.models import (
     Item,
+    ItemKind,
     ItemOrigin,
     Project,
+    item_frame_path,
     item_upload_path,
 )
 
@@ -37,22 +39,60 @@ class IdempotencyConflict(ValidationError):
 
 @dataclass(frozen=True)
 class CheckedImage:
-    """An upload that decoded fully: its bytes, digest, format and size."""
+    """An upload that decoded fully: its bytes, digest, format and size (and a clip's frames)."""
 
     data: bytes
     sha256: str
     extension: str
     width: int
     height: int
+    kind: str = ItemKind.IMAGE
+    clip: dict[str, Any] = field(default_factory=dict)
+    frames: tuple[bytes, ...] = ()
 
 
-def image_check(*, data: bytes, name: str = "upload") -> CheckedImage:
-    """Validate an uploaded image fully (format allowlist, size and pixel caps, full decode)."""
+def upload_check(*, project: Project, data: bytes, name: str = "upload") -> CheckedImage:
+    """Validate an upload fully: a clip (MP4, WebM, animated GIF) or a still image."""
+    _size_check(data=data, name=name)
+    kind = ml.clip_sniff(data)
+    if kind == "gif":
+        kind = "gif" if _animated_gif(data) else None
+    if kind is None and name.lower().endswith(clips.VIDEO_SUFFIXES):
+        raise ValidationError(f"{name}: not a video we can read (MP4/H.264, WebM/VP9, GIF)")
+    if kind is None:
+        return image_check(data=data, name=name)
+    clip = clips.clip_check(project=project, data=data, name=name)
+    return CheckedImage(
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        extension=clip.extension,
+        width=clip.width,
+        height=clip.height,
+        kind=ItemKind.CLIP,
+        clip=clip.meta,
+        frames=clip.frames,
+    )
+
+
+def _animated_gif(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            return bool(getattr(header, "is_animated", False))
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return False  # image_check names what is wrong with it
+
+
+def _size_check(*, data: bytes, name: str) -> None:
     if not data:
         raise ValidationError(f"{name}: the file is empty")
     if len(data) > settings.HANDOFF_MAX_UPLOAD_BYTES:
         limit_mb = settings.HANDOFF_MAX_UPLOAD_BYTES / 1024 / 1024
         raise ValidationError(f"{name}: the file is larger than {limit_mb:.0f} MB")
+
+
+def image_check(*, data: bytes, name: str = "upload") -> CheckedImage:
+    """Validate an uploaded image fully (format allowlist, size and pixel caps, full decode)."""
+    _size_check(data=data, name=name)
     try:
         with Image.open(io.BytesIO(data)) as header:
             fmt, (width, height) = header.format, header.size
@@ -92,13 +132,13 @@ def item_ingest(
     base_label: str = "",
     enqueue_prediction: bool = True,
 ) -> tuple[Item, bool]:
-    """Store an image once per project and enqueue its prediction; returns (item, created).
+    """Store an image or clip once per project and enqueue its prediction; (item, created).
 
-    ``checked`` is an upload that ``image_check`` has already validated (the API checks a whole
+    ``checked`` is an upload that ``upload_check`` has already validated (the API checks a whole
     batch before it stores any): it is not decoded a second time.
     """
     if checked is None:
-        checked = image_check(data=data, name=original_filename or "upload")
+        checked = upload_check(project=project, data=data, name=original_filename or "upload")
     if base_label and base_label not in project.labels:
         raise ValidationError(f"label {base_label!r} is not one of {project.labels}")
     existing = _existing_item(project=project, checked=checked, client_key=client_key)
@@ -108,6 +148,8 @@ def item_ingest(
         project=project,
         sha256=checked.sha256,
         image_format=checked.extension,
+        kind=checked.kind,
+        clip=checked.clip,
         width=checked.width,
         height=checked.height,
         key=client_key or checked.sha256,
@@ -119,25 +161,44 @@ def item_ingest(
     )
     if origin != ItemOrigin.BASE:  # the row is its own outbox entry until predicted
         item.prediction_due_at = outbox.prediction_due_after_send()
-    staged = media.media_stage(name=item_upload_path(item, ""), data=checked.data)
-    item.image.name = staged.name
+    staged = _stage_files(item=item, checked=checked)
+    item.image.name = staged[0].name
     try:
         with transaction.atomic():
             item.save()
-            staged.publish()  # renamed before COMMIT: a committed row always has its file
+            for file in staged:  # renamed before COMMIT: a committed row always has its files
+                file.publish()
             if enqueue_prediction:
                 transaction.on_commit(lambda: outbox.prediction_enqueue(item_id=item.pk))
     except IntegrityError:
-        staged.discard()
+        _discard(staged)
         existing = _existing_item(project=project, checked=checked, client_key=client_key)
         if existing is None:
             raise
         return existing, False
     except BaseException:
-        staged.discard()
+        _discard(staged)
         raise
     logger.debug("item.ingested item=%s project=%s origin=%s", item.pk, project.slug, origin)
     return item, True
+
+
+def _stage_files(*, item: Item, checked: CheckedImage) -> list[media.StagedFile]:
+    """The upload and a clip's frames, written under temporary names (the upload first)."""
+    staged: list[media.StagedFile] = []
+    try:
+        staged.append(media.media_stage(name=item_upload_path(item, ""), data=checked.data))
+        for index, png in enumerate(checked.frames):
+            staged.append(media.media_stage(name=item_frame_path(item, index), data=png))
+    except BaseException:
+        _discard(staged)
+        raise
+    return staged
+
+
+def _discard(staged: list[media.StagedFile]) -> None:
+    for file in staged:
+        file.discard()
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from reviewapp.models import ItemOrigin, Project
 
 @require_POST
 def project_upload(request: HttpRequest, slug: str) -> HttpResponse:
-    """Accept one or more image uploads; each bad file is named and nothing of it is stored."""
+    """Accept one or more images or clips; each bad file is named and nothing of it is stored."""
     project = get_object_or_404(Project, slug=slug)
     permissions.require_upload(request.user, project)
     form = UploadForm(request.POST, request.FILES)

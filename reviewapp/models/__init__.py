@@ -7,7 +7,7 @@ the one import path (and Django registers them all with the app).
 """
 
 from reviewapp.models.api import ApiClient, DeliveryState, Webhook, WebhookDelivery
-from reviewapp.models.items import Item, ItemOrigin, item_upload_path
+from reviewapp.models.items import Item, ItemKind, ItemOrigin, item_frame_path, item_upload_path
 from reviewapp.models.monitoring import (
     AlarmStatus,
     DriftAlarm,
@@ -16,7 +16,7 @@ from reviewapp.models.monitoring import (
     DriftStatistic,
     DriftWindow,
 )
-from reviewapp.models.projects import Project, Stage
+from reviewapp.models.projects import ClipSampling, Project, Stage
 from reviewapp.models.review import (
     REASON_PRIORITY,
     DecidedBy,
@@ -46,6 +46,7 @@ __all__ = [
     "DriftStatistic",
     "DriftWindow",
     "Item",
+    "ItemKind",
     "ItemOrigin",
     "ModelVersion",
     "Outcome",
@@ -58,10 +59,12 @@ __all__ = [
     "RunState",
     "RunTrigger",
     "Stage",
+    "ClipSampling",
     "TaskStatus",
     "TrainingRun",
     "Verdict",
     "Webhook",
     "WebhookDelivery",
+    "item_frame_path",
     "item_upload_path",
 ]

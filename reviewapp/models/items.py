@@ -17,10 +17,21 @@ class ItemOrigin(models.TextChoices):
     SIMULATION = "simulation", "Simulation"
 
 
+class ItemKind(models.TextChoices):
+    IMAGE = "image", "Image"
+    CLIP = "clip", "Video clip"
+
+
 def item_upload_path(instance: Item, filename: str) -> str:
     """Content-addressed path; the client's filename never becomes part of it."""
     digest = instance.sha256
     return f"items/{instance.project_id}/{digest[:2]}/{digest}.{instance.image_format}"
+
+
+def item_frame_path(instance: Item, index: int) -> str:
+    """Where a clip's sampled frame number `index` (0-based, in sampling order) is stored."""
+    digest = instance.sha256
+    return f"items/{instance.project_id}/{digest[:2]}/{digest}.frame{index:02d}.png"
 
 
 class Item(models.Model):
@@ -30,6 +41,10 @@ class Item(models.Model):
     sha256 = models.CharField(max_length=64)
     image = models.FileField(upload_to=item_upload_path, max_length=255)
     image_format = models.CharField(max_length=8, default="png")
+    kind = models.CharField(max_length=8, choices=ItemKind.choices, default=ItemKind.IMAGE)
+    # A clip's container facts and its sampled frames ({"time", "index"} each, stored as PNGs
+    # at item_frame_path): what was predicted and what the desk shows.
+    clip = models.JSONField(default=dict, blank=True)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     key = models.CharField(max_length=200, help_text="Stable key: client key or content hash.")
@@ -69,3 +84,10 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project.slug}/{self.key[:16]}"
+
+    @property
+    def frame_names(self) -> list[str]:
+        """Storage names of a clip's sampled frames (empty for an image)."""
+        if self.kind != ItemKind.CLIP:
+            return []
+        return [item_frame_path(self, i) for i in range(len(self.clip.get("frames", [])))]

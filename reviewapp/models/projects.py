@@ -23,6 +23,11 @@ def _fraction_check(field: str) -> models.CheckConstraint:
     )
 
 
+class ClipSampling(models.TextChoices):
+    SEGMENTS = "segments", "K frames, one per equal segment (TSN)"
+    RATE = "rate", "One frame every 1/fps seconds (at most K)"
+
+
 class Project(models.Model):
     """One classification job: label set, rollout policy, data-refresh policy."""
 
@@ -87,6 +92,14 @@ class Project(models.Model):
     drift_alarm_open = models.BooleanField(
         default=False, help_text="Set by the drift monitor while any alarm is open."
     )
+    # Video clips (mlcore/video.py): which frames of a clip are predicted and shown.
+    clip_sampling = models.CharField(
+        max_length=16, choices=ClipSampling.choices, default=ClipSampling.SEGMENTS
+    )
+    clip_frames = models.PositiveSmallIntegerField(
+        default=8, help_text="K: frames sampled per clip (the most, at a fixed rate)."
+    )
+    clip_fps = models.FloatField(default=1.0, help_text="Frames per second at a fixed rate.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -98,8 +111,14 @@ class Project(models.Model):
             ("upload_items", "Can upload items"),
         ]
         constraints = [
-            _fraction_check(field)
-            for field in ("traffic_share", "audit_rate", "ab_share", "drift_audit_rate")
+            *(
+                _fraction_check(field)
+                for field in ("traffic_share", "audit_rate", "ab_share", "drift_audit_rate")
+            ),
+            models.CheckConstraint(
+                condition=Q(clip_frames__gte=1, clip_frames__lte=64, clip_fps__gt=0),
+                name="project_clip_sampling_sane",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -87,6 +87,9 @@ class Prediction(models.Model):
     ood_score = models.FloatField()
     is_ood = models.BooleanField(default=False)
     latency_ms = models.FloatField()
+    # A clip's per-frame predictions ({"time", "label", "confidence", "is_ood"} each); the
+    # fields above are then the clip's aggregated decision (mlcore.video.clip_aggregate).
+    frames = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -31,7 +31,8 @@ from reviewapp.review import quality as review_quality
 # What the desk shows of a task (selectors.task_payload_from_row): {tasks} is a table or a WITH
 # query with the task's id, reason, item_id and prediction_id.
 _PAYLOAD_FROM = """
-SELECT t.id, t.reason, i.id, i.width, i.height, p.label, p.confidence, p.probabilities, p.is_ood
+SELECT t.id, t.reason, i.id, i.width, i.height, p.label, p.confidence, p.probabilities, p.is_ood,
+       i.kind, i.image_format, i.clip, p.frames
 FROM {tasks} t JOIN reviewapp_item i ON i.id = t.item_id
 LEFT JOIN reviewapp_prediction p ON p.id = t.prediction_id
 """

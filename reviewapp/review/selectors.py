@@ -12,6 +12,7 @@ from django.utils import timezone
 from reviewapp.models import (
     Decision,
     Item,
+    ItemKind,
     Outcome,
     Project,
     ReviewReason,
@@ -102,6 +103,13 @@ def task_payload(task: ReviewTask, *, show_suggestion: bool) -> dict:
         width=item.width,
         height=item.height,
         suggestion=suggestion,
+        clip=_clip_payload(
+            item_id=item.pk,
+            kind=item.kind,
+            image_format=item.image_format,
+            clip=item.clip,
+            frames=prediction.frames if (show_suggestion and prediction is not None) else None,
+        ),
     )
 
 
@@ -110,12 +118,11 @@ def task_payload_from_row(row: tuple | None, *, show_suggestion: bool) -> dict |
     claim returns this row, so the next task costs no ORM query."""
     if row is None:
         return None
-    task_id, reason, item_id, width, height, label, confidence, probabilities, is_ood = row
+    task_id, reason, item_id, width, height, label, confidence, probabilities, is_ood = row[:9]
+    kind, image_format, clip, frames = row[9:]
     suggestion = None
     if show_suggestion and label is not None:
-        if isinstance(probabilities, (str, bytes)):
-            probabilities = json.loads(probabilities)
-        suggestion = (label, confidence, probabilities, bool(is_ood))
+        suggestion = (label, confidence, _json(probabilities), bool(is_ood))
     return _payload(
         task_id=task_id,
         reason=reason,
@@ -123,11 +130,53 @@ def task_payload_from_row(row: tuple | None, *, show_suggestion: bool) -> dict |
         width=width,
         height=height,
         suggestion=suggestion,
+        clip=_clip_payload(
+            item_id=item_id,
+            kind=kind,
+            image_format=image_format,
+            clip=_json(clip),
+            frames=_json(frames) if (show_suggestion and label is not None) else None,
+        ),
     )
 
 
+def _json(value):
+    """A JSON column as a raw row gives it: text on SQLite, decoded on PostgreSQL."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _clip_payload(
+    *, item_id: int, kind: str, image_format: str, clip: dict, frames: list[dict] | None
+) -> dict | None:
+    """A clip's strip: each sampled frame's URL and time, and the model's per-frame label and
+    confidence only when suggestions are shown (``frames`` is None in the blind stages)."""
+    if kind != ItemKind.CLIP:
+        return None
+    strip = []
+    for index, frame in enumerate(clip.get("frames", [])):
+        entry = {"url": reverse("item-frame", args=[item_id, index]), "time": frame["time"]}
+        if frames and index < len(frames):
+            said = frames[index]
+            entry.update(label=said["label"], confidence=said["confidence"])
+            entry["is_ood"] = said["is_ood"]
+        strip.append(entry)
+    return {
+        "format": image_format,
+        "playable": image_format in ("mp4", "webm"),  # a GIF plays as an <img>
+        "duration": clip.get("duration"),
+        "frames": strip,
+    }
+
+
 def _payload(
-    *, task_id: int, reason: str, item_id: int, width: int, height: int, suggestion: tuple | None
+    *,
+    task_id: int,
+    reason: str,
+    item_id: int,
+    width: int,
+    height: int,
+    suggestion: tuple | None,
+    clip: dict | None = None,
 ) -> dict:
     payload = {
         "id": task_id,
@@ -140,6 +189,7 @@ def _payload(
         "reason": reason,
         "reason_display": ReviewReason(reason).label,
         "suggestion": None,
+        "clip": clip,
     }
     if suggestion is not None:
         label, confidence, probabilities, is_ood = suggestion

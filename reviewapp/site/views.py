@@ -6,6 +6,7 @@ import io
 import logging
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.cache import get_conditional_response, patch_vary_headers
@@ -27,6 +28,8 @@ CONTENT_TYPES = {
     "webp": "image/webp",
     "gif": "image/gif",
     "bmp": "image/bmp",
+    "mp4": "video/mp4",
+    "webm": "video/webm",
 }
 PRIVATE_IMAGE_MAX_AGE = 300  # seconds; the desk's prefetch needs only seconds
 
@@ -94,6 +97,25 @@ def item_image(request: HttpRequest, item_id: int) -> HttpResponse:
     return _private_image_headers(response, etag=etag)
 
 
+@require_GET
+def item_frame(request: HttpRequest, item_id: int, index: int) -> HttpResponse:
+    """One sampled frame of a clip (PNG), to the same users as the clip itself."""
+    item = _item_for(request, item_id)
+    names = item.frame_names
+    if index >= len(names):
+        raise Http404("This item has no such frame.")
+    etag = f'"{item.sha256[:48]}-{index}"'
+    if (not_modified := get_conditional_response(request, etag=etag)) is not None:
+        return _private_image_headers(not_modified, etag=etag)
+    try:
+        handle = default_storage.open(names[index], "rb")
+    except FileNotFoundError:
+        raise Http404("The frame file is missing from storage.")
+    response = FileResponse(handle, content_type="image/png")
+    response["Content-Disposition"] = f'inline; filename="item-{item.pk}-frame{index}.png"'
+    return _private_image_headers(response, etag=etag)
+
+
 def _private_image_headers(response: HttpResponse, *, etag: str) -> HttpResponse:
     """Browser-only caching, short enough that a reviewer removed from a project loses access."""
     response["ETag"] = etag
@@ -112,7 +134,9 @@ def item_model_view(request: HttpRequest, item_id: int) -> HttpResponse:
     etag = f'"{item.sha256[:32]}-{champion.sha256[:32]}"'
     if (not_modified := get_conditional_response(request, etag=etag)) is not None:
         return _private_image_headers(not_modified, etag=etag)
-    with item.image.open("rb") as handle:
+    names = item.frame_names  # a clip: its middle sampled frame
+    name = names[len(names) // 2] if names else item.image.name
+    with default_storage.open(name, "rb") as handle:
         image = ml.load_image(handle)
     view = ml.render_model_view(
         artifact_path=champion.artifact_path, sha256=champion.sha256, image=image

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 
 from reviewapp import ml
 from reviewapp.models import (
@@ -59,6 +60,12 @@ def _predict(version_path: str, rows: list[list], paths: dict[int, str], device:
     )
 
 
+def _scored_path(item: Item) -> str:
+    """The file a model is scored on: the image, or a clip's middle sampled frame."""
+    names = item.frame_names
+    return default_storage.path(names[len(names) // 2]) if names else item.image.path
+
+
 def evaluate_candidate(
     *,
     run: TrainingRun,
@@ -72,7 +79,7 @@ def evaluate_candidate(
     sets = evaluation_sets(run=run, validation_ids=validation_ids)
     wanted = {item_id for rows in sets.values() for item_id, _ in rows}
     items = Item.objects.in_bulk(wanted)
-    paths = {item_id: item.image.path for item_id, item in items.items()}
+    paths = {item_id: _scored_path(item) for item_id, item in items.items()}
     result: dict[str, Any] = {
         "champion": {"id": champion.pk, "number": champion.number} if champion else None,
         "labels": labels,

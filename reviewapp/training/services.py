@@ -20,13 +20,22 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, TextField, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
 from reviewapp import jobs, ml
-from reviewapp.models import Item, ModelVersion, Project, RunState, RunTrigger, TrainingRun
+from reviewapp.models import (
+    Item,
+    ItemKind,
+    ModelVersion,
+    Project,
+    RunState,
+    RunTrigger,
+    TrainingRun,
+)
 from reviewapp.rollout import versions
 from reviewapp.training import evaluation
 from reviewapp.training.snapshots import snapshot_freeze, snapshot_hash
@@ -283,7 +292,11 @@ def _finish(run_id: int, state: str, message: str) -> None:
 
 
 def _usable_records(*, run: TrainingRun) -> tuple[list[ml.TrainingRecord], list[int]]:
-    """Records in snapshot order; unreadable images fail the run or are skipped, per setting."""
+    """Records in snapshot order; unreadable images fail the run or are skipped, per setting.
+
+    A clip gives one record per sampled frame, all in the clip's group: the split hashes the
+    group, so the frames of one clip are all in training or all in validation.
+    """
     items = Item.objects.in_bulk([item_id for item_id, _ in run.snapshot])
     records, ids, skipped = [], [], []
     for item_id, label in run.snapshot:
@@ -291,15 +304,23 @@ def _usable_records(*, run: TrainingRun) -> tuple[list[ml.TrainingRecord], list[
         if item is None:
             skipped.append(f"item {item_id}: deleted since the snapshot")
             continue
+        paths = [default_storage.path(name) for name in item.frame_names] or [item.image.path]
         try:
-            ml.load_image(item.image.path)
+            for path in paths:
+                ml.load_image(path)
         except (ml.ImageLoadError, FileNotFoundError) as exc:
             if not run.project.training_skip_corrupt:
                 raise TrainingDataError(f"item {item_id} ({item.key[:16]}): {exc}") from exc
             skipped.append(f"item {item_id} ({item.key[:16]}): {exc}")
             continue
-        records.append(ml.TrainingRecord(path=item.image.path, label=label, key=item.key))
-        ids.append(item_id)
+        if item.kind == ItemKind.CLIP:  # one record per frame, split as one clip
+            records.extend(
+                ml.TrainingRecord(path=path, label=label, key=f"{item.key}#{i}", group=item.key)
+                for i, path in enumerate(paths)
+            )
+        else:
+            records.append(ml.TrainingRecord(path=paths[0], label=label, key=item.key))
+        ids.extend([item_id] * len(paths))
     for line in skipped:
         _log(run.pk, f"skipped {line}")
     return records, ids
@@ -325,11 +346,13 @@ def _train_and_register(
     )
     _log(run.pk, f"trained: {artifact.metadata.get('metrics', {})}; evaluating beside the champion")
     split = run.snapshot_info.get("split", {"seed": 42, "valid_pct": 0.2})
-    validation_ids = [
-        item_id
-        for item_id, record in zip(ids, records, strict=True)
-        if ml.is_validation(record.key, seed=split["seed"], valid_pct=split["valid_pct"])
-    ]
+    validation_ids = list(
+        dict.fromkeys(  # a clip's frames share its item id: count the clip once
+            item_id
+            for item_id, record in zip(ids, records, strict=True)
+            if ml.is_validation(record.split_key, seed=split["seed"], valid_pct=split["valid_pct"])
+        )
+    )
     report = evaluation.evaluate_candidate(
         run=run,
         artifact_path=str(artifact.path),

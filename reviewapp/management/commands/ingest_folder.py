@@ -1,4 +1,4 @@
-"""manage.py ingest_folder PATH --project P: add every image under PATH to a project."""
+"""manage.py ingest_folder PATH --project P: add every image and clip under PATH to a project."""
 
 from pathlib import Path
 
@@ -7,11 +7,11 @@ from django.core.management.base import BaseCommand, CommandError
 from reviewapp.intake import services
 from reviewapp.models import ItemOrigin, Project
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".mp4", ".webm"}
 
 
 class Command(BaseCommand):
-    help = "Ingest all images in a folder (recursively) into a project and queue predictions."
+    help = "Ingest the images and clips (MP4, WebM, GIF) under a folder and queue predictions."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", type=Path)
