@@ -61,7 +61,7 @@ class ItemAdmin(admin.ModelAdmin):
     @admin.display(description="image")
     def image_link(self, obj: Item) -> str:
         url = reverse("item-image", args=[obj.pk])
-        html = '<a href="{}"><img src="{}" alt="item {}" height="96"></a>'
+        html = '<a href="{}"><img src="{}?still=1" alt="item {}" height="96"></a>'
         return format_html(html, url, url, obj.pk)
 
 

@@ -81,8 +81,14 @@ def _item_for(request: HttpRequest, item_id: int) -> Item:
 
 @require_GET
 def item_image(request: HttpRequest, item_id: int) -> HttpResponse:
-    """The stored image, streamed only to users who may see its project (never a public URL)."""
+    """The stored image, streamed only to users who may see its project (never a public URL).
+
+    ``?still=1`` asks for a picture whatever the item is: a clip answers with its middle sampled
+    frame, so thumbnails (dashboard, training, rollout pages) show clips too.
+    """
     item = _item_for(request, item_id)
+    if request.GET.get("still") and (names := item.frame_names):
+        return item_frame(request, item_id=item_id, index=len(names) // 2)
     if not item.image:  # decided on an edge device: the image never left it
         raise Http404("This item was decided on an edge device; its image stayed there.")
     etag = f'"{item.sha256}"'  # the file is content-addressed: same item, same bytes

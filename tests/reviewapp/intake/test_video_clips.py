@@ -161,6 +161,18 @@ def test_frames_are_access_checked_like_the_item_image(client, champion_project)
     assert client.get(url).status_code == 302
 
 
+def test_a_still_of_a_clip_is_its_middle_frame_so_thumbnails_show_clips(client, champion_project):
+    item = _upload(client, champion_project, digit_clip([2] * 12), "still.mp4")
+    url = reverse("item-image", args=[item.pk])
+    clip = client.get(url)
+    assert clip["Content-Type"] != "image/png"  # the clip itself, for the desk's player
+    still = client.get(url + "?still=1")
+    assert still.status_code == 200 and still["Content-Type"] == "image/png"
+    middle = item.frame_names[len(item.frame_names) // 2]
+    with default_storage.open(middle, "rb") as handle:
+        assert b"".join(still.streaming_content) == handle.read()
+
+
 def test_ingest_folder_takes_clips_and_media_check_knows_their_frames(tmp_path, champion_project):
     (tmp_path / "cam").mkdir()
     (tmp_path / "cam" / "a.mp4").write_bytes(digit_clip([2] * 10))
