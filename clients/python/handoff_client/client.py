@@ -36,7 +36,11 @@ ProjectRef = str | Project
 
 
 def _slug(project: ProjectRef) -> str:
-    return project.slug if isinstance(project, Project) else project
+    """A project's slug, from the slug itself or anything with a ``slug`` (a Project)."""
+    slug = getattr(project, "slug", project)
+    if not isinstance(slug, str):
+        raise TypeError(f"expected a project slug or Project, got {type(project).__name__}")
+    return slug
 
 
 def api_root(base_url: str) -> str:

@@ -6,6 +6,7 @@ picks the subclass, so callers can catch ``Conflict`` or ``NotFound`` without re
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -87,6 +88,7 @@ class InvalidSignature(HandoffError):
     """A webhook request whose signature does not match, or whose timestamp is too old."""
 
 
+_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _BY_STATUS: dict[int, type[HandoffError]] = {
     400: ValidationFailed,
     401: AuthError,
@@ -114,6 +116,15 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def _text_message(response: httpx.Response) -> str:
+    """A short message from a non-JSON error body (an HTML page's title, or the text's start)."""
+    text = response.text.strip()
+    title = _TITLE.search(text)
+    if title:
+        return " ".join(title.group(1).split())
+    return "" if text.startswith("<") else text[:300]
+
+
 def error_from_response(response: httpx.Response, *, attempts: int = 1) -> HandoffError:
     """The exception for a non-2xx answer, with the API's code and message when it sent them."""
     status = response.status_code
@@ -121,9 +132,7 @@ def error_from_response(response: httpx.Response, *, attempts: int = 1) -> Hando
     try:
         body = response.json()
     except ValueError:
-        text = response.text.strip()
-        if text:
-            message = text[:300]
+        message = _text_message(response) or message
     else:
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict):
