@@ -148,6 +148,7 @@ def test_refusals_carry_the_apis_code_and_message(handoff, live_server):
         handoff.client.upload(handoff.project, [Upload.from_bytes(png_bytes(51)), bad_label])
     assert caught.value.status == 400 and caught.value.code == "invalid"
     assert "item 1" in caught.value.message and "unicorn" in caught.value.message
+    assert caught.value.__notes__ == ["in the batch of images 0..1 (from 0)"]
     assert Item.objects.filter(project=handoff.project).count() == 0  # nothing of the batch
 
     with pytest.raises(NotFound) as caught:

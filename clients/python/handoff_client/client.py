@@ -67,6 +67,8 @@ class Client:
     variables. Requests are retried on 429, 5xx and connection errors as ``retry`` says
     (``Retry-After`` honoured); refusals raise ``HandoffError`` subclasses. Use it as a context
     manager, or call ``close()``.
+    ``sleep`` is what waits between retries and polls; ``http`` replaces the httpx client (for
+    a custom transport), and then its base URL and Authorization header are the caller's.
     """
 
     def __init__(
