@@ -6,6 +6,7 @@ import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -25,6 +26,8 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 def _message(detail) -> str:
+    if isinstance(detail, dict) and set(detail) == {"detail"}:  # DRF's {"detail": ...}
+        return _message(detail["detail"])
     if isinstance(detail, list):
         return "; ".join(_message(part) for part in detail)
     if isinstance(detail, dict):
@@ -50,7 +53,8 @@ def exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # token clients send no CSRF cookie: an unknown path is a 404 for every method
 def not_found(request, *args, **kwargs) -> JsonResponse:
-    """JSON 404 for any unknown path under /api/."""
+    """JSON 404 for any unknown path under /api/, whatever the method."""
     body = {"error": {"code": "not_found", "message": f"No API endpoint at {request.path}."}}
     return JsonResponse(body, status=404)

@@ -110,7 +110,9 @@ def item_predict_within(*, item: Item, seconds: float) -> bool:
         logger.exception("api.sync_predict.failed item=%s", item.pk)
     else:
         logger.info("api.sync_predict.done item=%s result=%s", item.pk, result)
-        return True
+        if result in ("predicted", "already-predicted"):
+            return True  # routed: decided by the model or waiting in a queue
+    # Not finished (no champion yet, a timeout or a failure): the outbox takes the item over.
     item_id = item.pk
     transaction.on_commit(lambda: outbox.prediction_enqueue(item_id=item_id))
     return False

@@ -130,3 +130,22 @@ def test_production_settings_use_secure_cookies_and_hsts():
         check=True,
     )
     assert out.stdout.split() == ["True", "True", "True"]
+
+
+def test_a_post_to_an_unknown_api_path_is_the_json_404_not_a_csrf_page(api):
+    from django.test import Client
+
+    browserless = Client(enforce_csrf_checks=True)
+    response = browserless.post(
+        "/api/v1/projects/no such slug/items/", HTTP_AUTHORIZATION=f"Bearer {api.token}"
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_error_messages_are_the_message_without_a_detail_prefix(api):
+    api.http.credentials(HTTP_AUTHORIZATION="Bearer not-a-real-token")
+    response = api.get("/api/v1/projects/")
+    assert response.status_code == 401
+    message = response.json()["error"]["message"]
+    assert message and not message.startswith("detail")

@@ -214,3 +214,10 @@ def test_each_upload_is_decoded_once_on_its_way_in(api, monkeypatch):
     assert response.status_code == 202, response.content
     assert Item.objects.filter(client_key="once").exists()
     assert len(decoded) == 1
+
+
+def test_wait_without_a_champion_is_accepted_not_finished(api):
+    """No model yet: the synchronous attempt returns at once, and the item is still waiting."""
+    response = api.submit(png_bytes(41), key="no-model", wait="5")
+    assert response.status_code == 202, response.content
+    assert response.json()["status"] == "received"
