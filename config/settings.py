@@ -200,7 +200,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"reviewapp.train_model": {"queue": "training"}}
+CELERY_TASK_ROUTES = {
+    "reviewapp.train_model": {"queue": "training"},
+    "reviewapp.export_edge_bundle": {"queue": "training"},  # torch + onnx, minutes of CPU
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -25,6 +25,7 @@ ROLLOUT_CHECK = "reviewapp.rollout_check"
 DELIVER_WEBHOOK = "reviewapp.deliver_webhook"
 DRIFT_CHECK = "reviewapp.drift_check"
 DRIFT_CHECK_ALL = "reviewapp.drift_check_all"
+EXPORT_EDGE_BUNDLE = "reviewapp.export_edge_bundle"
 
 TASK_NAMES = (
     PREDICT_ITEM,
@@ -37,6 +38,7 @@ TASK_NAMES = (
     DELIVER_WEBHOOK,
     DRIFT_CHECK,
     DRIFT_CHECK_ALL,
+    EXPORT_EDGE_BUNDLE,
 )
 
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError
 
 from reviewapp import jobs
@@ -19,6 +20,7 @@ from reviewapp.models import Alias, Project
 from reviewapp.monitoring import services as monitoring
 from reviewapp.review import webhooks
 from reviewapp.rollout import services as rollout
+from reviewapp.training import edge_export
 from reviewapp.training import services as training
 from reviewapp.training import triggers as retraining
 
@@ -109,6 +111,13 @@ def drift_check(project_id: int) -> list[int]:
         logger.warning("drift_check.missing project=%s", project_id)
         return []
     return [alarm.pk for alarm in monitoring.drift_check_run(project=project)]
+
+
+@shared_task(name=jobs.EXPORT_EDGE_BUNDLE, acks_late=True, reject_on_worker_lost=True)
+def export_edge_bundle(version_id: int, actor_id: int | None = None) -> str:
+    """Export a model version to an ONNX edge bundle (asked for on its page)."""
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    return edge_export.edge_bundle_export_run(version_id=version_id, actor=actor)
 
 
 @shared_task(name=jobs.DRIFT_CHECK_ALL, acks_late=True)

@@ -3,8 +3,11 @@
 The bundle carries the project's rollout policy as it stands at export time (stage, thresholds,
 share, audit rate, priority labels, kill switch), so the device decides what the server would;
 the server still re-checks every decision the device reports (``reviewapp/intake/edge.py``).
-Heavy work (export, parity) runs outside any transaction; the result is written in a short
-locked update of ``ModelVersion.metadata["edge_export"]`` (no schema change).
+The export (ONNX graph, parity on up to a thousand images) can take minutes, so the button only
+asks for it (``edge_bundle_export_request``: state "queued", a job sent by name) and a worker
+runs it (``edge_bundle_export_run``: "running", then "exported" or "refused"); the page refreshes
+while it runs. Heavy work runs outside any transaction; each state is written in a short locked
+update of ``ModelVersion.metadata["edge_export"]`` (no schema change).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from reviewapp import ml
+from reviewapp import jobs, ml
 from reviewapp.models import Item, ModelVersion
 from reviewapp.rollout.policy import Policy
 
@@ -77,6 +80,50 @@ def _record(*, version: ModelVersion, entry: dict[str, Any]) -> None:
         locked.metadata = {**locked.metadata, EXPORT_KEY: entry}
         locked.save(update_fields=["metadata"])
     version.metadata = locked.metadata
+
+
+PENDING_STATES = ("queued", "running")
+
+
+class EdgeExportBusy(ValidationError):
+    """An export of this version is already queued or running."""
+
+
+def edge_bundle_export_request(*, version: ModelVersion, actor) -> dict[str, Any]:
+    """Ask a worker to export the version (after commit); refused while one is pending."""
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        current = locked.metadata.get(EXPORT_KEY) or {}
+        if current.get("state") in PENDING_STATES:
+            raise EdgeExportBusy("An export of this version is already under way.")
+        entry = {
+            "state": "queued",
+            "at": timezone.now().isoformat(timespec="seconds"),
+            "actor": actor.get_username() if actor is not None else "",
+            "format": "onnx",
+        }
+        locked.metadata = {**locked.metadata, EXPORT_KEY: entry}
+        locked.save(update_fields=["metadata"])
+        jobs.job_send_on_commit(
+            jobs.EXPORT_EDGE_BUNDLE, version.pk, actor.pk if actor is not None else None
+        )
+    version.metadata = locked.metadata
+    return entry
+
+
+def edge_bundle_export_run(*, version_id: int, actor=None) -> str:
+    """The worker's side: export a requested version; returns "exported" or "refused"."""
+    version = ModelVersion.objects.select_related("project").filter(pk=version_id).first()
+    if version is None:
+        logger.warning("edge_export.missing version=%s", version_id)
+        return "missing"
+    pending = version.metadata.get(EXPORT_KEY) or {}
+    _record(version=version, entry={**pending, "state": "running"})
+    try:
+        edge_bundle_export(version=version, actor=actor)
+    except EdgeExportRefused:
+        return "refused"
+    return "exported"
 
 
 def edge_bundle_export(*, version: ModelVersion, actor=None) -> dict[str, Any]:

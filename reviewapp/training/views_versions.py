@@ -27,6 +27,8 @@ def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse
         "project": version.project,
         "version": version,
         "edge": version.metadata.get(edge_export.EXPORT_KEY),
+        "edge_pending": (version.metadata.get(edge_export.EXPORT_KEY) or {}).get("state")
+        in edge_export.PENDING_STATES,
         "can_export": request.user.has_perm("reviewapp.trigger_training"),
     }
     return render(request, "reviewapp/model_version.html", context)
@@ -34,12 +36,12 @@ def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse
 
 @require_POST
 def version_export(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    """Export the version to an ONNX edge bundle; a failed parity check shows its cases."""
+    """Ask a worker to export the version to an ONNX edge bundle; the page shows how it went."""
     version = _version(request, slug, number)
     permissions.require_training(request.user, version.project)
     try:
-        entry = edge_export.edge_bundle_export(version=version, actor=request.user)
-        messages.success(request, f"Exported to {entry['path']} (parity passed).")
-    except edge_export.EdgeExportRefused as exc:
-        messages.error(request, "Export refused: " + " ".join(exc.messages))
+        edge_export.edge_bundle_export_request(version=version, actor=request.user)
+        messages.success(request, "Export queued: this page refreshes until the bundle is ready.")
+    except edge_export.EdgeExportBusy as exc:
+        messages.error(request, " ".join(exc.messages))
     return redirect("model-version", slug=slug, number=number)

@@ -1,17 +1,20 @@
-"""The model version page's Export to ONNX button: a bundle with the policy, or the cases."""
+"""The model version page's Export to ONNX button: the export is queued, a worker writes a bundle
+with the policy in force (or the parity cases), the page shows it."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 from django.urls import reverse
 
 from reviewapp import ml
 from reviewapp.rollout import versions
 from reviewapp.training import edge_export
+from tests.conftest import wait_for
 from tests.factories import ReviewerFactory, RolloutAdminFactory
-from tests.training_support import labeled_project
+from tests.training_support import labeled_project, training_worker_factory  # noqa: F401
 
 
 def test_the_button_exports_the_champion_with_the_policy_in_force(
@@ -28,6 +31,15 @@ def test_the_button_exports_the_champion_with_the_policy_in_force(
     assert b"Not exported yet" in client.get(page).content
     response = client.post(reverse("model-version-export", args=[project.slug, version.number]))
     assert response.status_code == 302
+    version.refresh_from_db()
+    assert version.metadata[edge_export.EXPORT_KEY]["state"] == "queued"
+    waiting = client.get(page).content
+    assert b'http-equiv="refresh"' in waiting and b"export-button" not in waiting
+    again = client.post(
+        reverse("model-version-export", args=[project.slug, version.number]), follow=True
+    )
+    assert b"already under way" in again.content  # a second click while it runs
+    assert edge_export.edge_bundle_export_run(version_id=version.pk) == "exported"  # the job
     version.refresh_from_db()
     entry = version.metadata[edge_export.EXPORT_KEY]
     assert entry["state"] == "exported" and entry["parity"]["passed"]
@@ -68,8 +80,32 @@ def test_a_refused_export_shows_its_cases_on_the_page(
     monkeypatch.setattr(ml, "bundle_export", refuse)
     client.force_login(RolloutAdminFactory())
     client.post(reverse("model-version-export", args=[project.slug, version.number]))
+    assert edge_export.edge_bundle_export_run(version_id=version.pk) == "refused"  # the job
     page = client.get(reverse("model-version", args=[project.slug, version.number]))
     html = page.content.decode()
     assert "Export refused" in html and "digit-0412.png" in html and "top class differs" in html
     version.refresh_from_db()
     assert version.metadata[edge_export.EXPORT_KEY]["state"] == "refused"
+
+
+@pytest.mark.worker
+def test_a_real_training_worker_runs_the_export_the_button_asked_for(
+    training_worker_factory,  # noqa: F811
+    client,
+    tiny_artifact,
+    digit_records,
+):
+    project = labeled_project(records=digit_records[400:440], artifact=tiny_artifact)
+    version = versions.champion_of(project)
+    worker = training_worker_factory()
+    client.force_login(RolloutAdminFactory())
+    client.post(reverse("model-version-export", args=[project.slug, version.number]))
+
+    def finished():
+        version.refresh_from_db()
+        state = version.metadata[edge_export.EXPORT_KEY]["state"]
+        return state if state not in edge_export.PENDING_STATES else None
+
+    state = wait_for(finished, timeout=240, message=f"export never finished:\n{worker.log_text()}")
+    assert state == "exported", version.metadata[edge_export.EXPORT_KEY]
+    assert Path(version.metadata[edge_export.EXPORT_KEY]["path"], "manifest.json").exists()
