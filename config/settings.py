@@ -327,9 +327,12 @@ if LOG_FORMAT == "json":
 # access attempt. API tokens never go through these backends, so machine clients are unaffected.
 INSTALLED_APPS += ["axes"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as django-axes requires
+# Django's database sessions, read with one plain statement per request (measured: docs/
+# benchmarks.md, "Fast paths"; tested equal to Django's store: tests/reviewapp/fastpaths/).
+SESSION_ENGINE = "reviewapp.fastpaths.sessions"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "reviewapp.fastpaths.sessions.LeanModelBackend",  # ModelBackend, its user lookup one statement
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("HANDOFF_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("HANDOFF_LOGIN_COOLOFF_MINUTES", "15")))

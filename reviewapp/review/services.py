@@ -16,9 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from reviewapp.models import (
-    DecidedBy,
     Decision,
-    Outcome,
     Project,
     ReviewReason,
     ReviewTask,
@@ -167,6 +165,9 @@ def _decision_record(
         suggestion_shown=shown,
         duration_ms=duration_ms,
     )
+    if verdict != Verdict.SKIP and task.reason not in _SECOND_LOOKS:
+        _first_look_settle(task=task, decision=decision)
+        return decision
     decision.save(force_insert=True)
     if verdict == Verdict.SKIP:
         task.status, task.claimed_by, task.lease_expires_at = TaskStatus.OPEN, None, None
@@ -178,14 +179,25 @@ def _decision_record(
     return decision
 
 
+# Tasks whose decision settles something other than a new outcome (see _settle).
+_SECOND_LOOKS = (ReviewReason.DOUBLE_REVIEW, ReviewReason.ADJUDICATION)
+
+
 def _settle(*, task: ReviewTask, decision: Decision) -> None:
+    """A second look: compare with the outcome, or (adjudication) revise it."""
     if task.reason == ReviewReason.DOUBLE_REVIEW:
         review_quality.second_review_compare(task=task, decision=decision)
-    elif task.reason == ReviewReason.ADJUDICATION:
-        review_quality.adjudication_settle(task=task, decision=decision)
     else:
-        _outcome_store(task=task, decision=decision)
-        review_quality.double_review_maybe_open(task=task)
+        review_quality.adjudication_settle(task=task, decision=decision)
+
+
+def _first_look_settle(*, task: ReviewTask, decision: Decision) -> None:
+    # No savepoint: a clash aborts the caller's whole transaction, which then rolls back.
+    try:
+        outcomes.outcome_settle_first_look(task=task, decision=decision)
+    except IntegrityError:
+        raise DecisionRefused("This item already has a final outcome; nothing was changed.")
+    review_quality.double_review_maybe_open(task=task)
 
 
 def _normalise_verdict(
@@ -203,22 +215,6 @@ def _normalise_verdict(
             f"{', '.join(map(str, project.labels))}."
         )
     return (Verdict.CONFIRM if label == suggested else Verdict.CORRECT), label
-
-
-def _outcome_store(*, task: ReviewTask, decision: Decision) -> Outcome:
-    # No savepoint: a clash aborts the caller's whole transaction, which then rolls back.
-    try:
-        return outcomes.outcome_create(
-            item_id=task.item_id,
-            label=decision.label,
-            is_out_of_domain=decision.verdict == Verdict.OUT_OF_DOMAIN,
-            decided_by=DecidedBy.HUMAN,
-            decision=decision,
-            model_version_id=task.suggested_by,
-            audit_probability=task.audit_probability or 1.0,
-        )
-    except IntegrityError:
-        raise DecisionRefused("This item already has a final outcome; nothing was changed.")
 
 
 def decision_undo(*, project: Project, reviewer) -> ReviewTask:
