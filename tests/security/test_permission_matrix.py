@@ -52,6 +52,13 @@ ROWS: dict[str, tuple[int, ...]] = {
     "POST projects/<slug:slug>/upload/": _s(302, 403, 403, 302, 302, 302, 302),
     "GET items/<int:item_id>/image/": PAGE,
     "GET items/<int:item_id>/model-view.png": PAGE,
+    # A clip's sampled frames: item A is a still image, so it has none (404 past the access check).
+    "GET items/<int:item_id>/frames/<int:index>.png": _s(302, 404, 403, 404, 404, 302, 302),
+    # The model version page: reviewers of the project may look, rollout admins may export.
+    "GET projects/<slug:slug>/versions/<int:number>/": PAGE,
+    "POST projects/<slug:slug>/versions/<int:number>/export/": _s(
+        302, 403, 403, 302, 302, 302, 302
+    ),
     "POST items/<int:item_id>/relabel/": _s(302, 403, 403, 302, 302, 302, 302),
     # The reviewer desk.
     "GET projects/<slug:slug>/review/": PAGE,
@@ -87,6 +94,8 @@ ROWS: dict[str, tuple[int, ...]] = {
     "GET api/v1/docs/": _s(401, 403, 403, 403, 200, 200, 200),  # tokens and staff
     "GET api/v1/projects/": _s(401, 401, 401, 401, 401, 200, 200),  # each token: its own
     "POST api/v1/projects/<slug:slug>/items/": _s(401, 401, 401, 401, 401, 400, 404),
+    # JSON only: the matrix's form-encoded empty body is a 415 once the token is accepted.
+    "POST api/v1/projects/<slug:slug>/edge-decisions/": _s(401, 401, 401, 401, 401, 415, 404),
     "POST api/v1/projects/<slug:slug>/items/batch/": _s(401, 401, 401, 401, 401, 415, 404),
     "GET api/v1/projects/<slug:slug>/export/manifest.csv": API,
     "GET api/v1/projects/<slug:slug>/export/manifest.json": API,
@@ -200,6 +209,8 @@ def _path_for(route: str, world) -> str:
         "item_id": world.item_a.pk,
         "run_id": world.run_a.pk,
         "webhook_id": world.webhook_a.pk,
+        "number": world.project_a.model_versions.order_by("number").first().number,
+        "index": 0,
         "id": world.users["reviewer_a"].pk,
         "content_type_id": ContentType.objects.get_for_model(world.project_a).pk,
     }
