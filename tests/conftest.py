@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.harness.processes import wait_until
 from reviewapp.rollout import versions
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls in the same tests
@@ -127,14 +128,11 @@ def celery_worker(transactional_db, media_dir, artifacts_dir, tmp_path):
 
 
 def wait_for(predicate, *, timeout: float = 60, interval: float = 0.2, message: str = ""):
-    """Poll until predicate() is truthy; fail with message after timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s: {message}")
+    """Poll until predicate() is truthy (the harness's wait_until); fail with message after."""
+    try:
+        return wait_until(predicate, timeout=timeout, what=message, interval=interval)
+    except TimeoutError:
+        pytest.fail(f"timed out after {timeout}s: {message}")
 
 
 @pytest.fixture(scope="session")

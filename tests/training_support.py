@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from reviewapp.intake import services
-from reviewapp.models import ItemOrigin, Project
+from bench.harness.seeding import base_items_ingest
+from reviewapp.models import Project
 from reviewapp.rollout import versions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,15 +25,7 @@ def labeled_project(*, records, artifact=None, slug: str = "retrain-digits") -> 
     project = Project.objects.create(
         slug=slug, name="Retrain digits", labels=[str(d) for d in range(10)], gate_min_reviews=5
     )
-    for record in records:
-        services.item_ingest(
-            project=project,
-            data=Path(record.path).read_bytes(),
-            origin=ItemOrigin.BASE,
-            client_key=record.key,
-            base_label=record.label,
-            enqueue_prediction=False,
-        )
+    base_items_ingest(project=project, records=records)
     if artifact is not None:
         versions.champion_register(project=project, artifact=artifact, reason="test champion")
     return project
