@@ -270,6 +270,24 @@ HANDOFF_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("HANDOFF_WEBHOOK_TIMEOUT_
 HANDOFF_WEBHOOK_MAX_RETRIES = int(os.environ.get("HANDOFF_WEBHOOK_MAX_RETRIES", "8"))
 HANDOFF_WEBHOOK_BACKOFF_SECONDS = int(os.environ.get("HANDOFF_WEBHOOK_BACKOFF_SECONDS", "30"))
 
+# --- Alert e-mail (reviewapp/review/alerts.py) ----------------------------------------------------
+# SMTP when EMAIL_HOST is set; otherwise the console (a bare `make run`), or any backend by name
+# (tests use the file backend: EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend).
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if os.environ.get("EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "") == "1"
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "handoff@localhost")
+HANDOFF_SITE_URL = os.environ.get("HANDOFF_SITE_URL", "http://localhost:8000").rstrip("/")
+
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

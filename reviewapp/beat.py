@@ -34,6 +34,7 @@ PERIODIC = (
     Periodic("Fail training runs without heartbeat", jobs.REAP_TRAINING_RUNS, "training", 60),
     Periodic("Retrain after N new corrections", jobs.CHECK_RETRAIN_TRIGGERS, "training", 60),
     Periodic("Drift check: every project", jobs.DRIFT_CHECK_ALL, "drift", 900),
+    Periodic("Escalate unclaimed alerts", jobs.ALERTS_ESCALATE, "alerts", 30),
 )
 GROUPS = tuple(sorted({entry.group for entry in PERIODIC}))
 

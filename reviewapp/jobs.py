@@ -26,6 +26,8 @@ DELIVER_WEBHOOK = "reviewapp.deliver_webhook"
 DRIFT_CHECK = "reviewapp.drift_check"
 DRIFT_CHECK_ALL = "reviewapp.drift_check_all"
 EXPORT_EDGE_BUNDLE = "reviewapp.export_edge_bundle"
+ALERT_NOTIFY = "reviewapp.alert_notify"
+ALERTS_ESCALATE = "reviewapp.alerts_escalate"
 
 TASK_NAMES = (
     PREDICT_ITEM,
@@ -39,6 +41,8 @@ TASK_NAMES = (
     DRIFT_CHECK,
     DRIFT_CHECK_ALL,
     EXPORT_EDGE_BUNDLE,
+    ALERT_NOTIFY,
+    ALERTS_ESCALATE,
 )
 
 

@@ -7,6 +7,7 @@ services send them): renaming one would strand queued messages.
 from __future__ import annotations
 
 import logging
+import smtplib
 from datetime import timedelta
 
 from celery import shared_task
@@ -18,7 +19,7 @@ from reviewapp import jobs
 from reviewapp.intake import outbox, prediction_service
 from reviewapp.models import Alias, Project
 from reviewapp.monitoring import services as monitoring
-from reviewapp.review import webhooks
+from reviewapp.review import alerts, webhooks
 from reviewapp.rollout import services as rollout
 from reviewapp.training import edge_export
 from reviewapp.training import services as training
@@ -131,3 +132,22 @@ def drift_check_all() -> int:
     for project_id in ids:
         jobs.job_send(jobs.DRIFT_CHECK, project_id)
     return len(ids)
+
+
+@shared_task(
+    name=jobs.ALERT_NOTIFY,
+    acks_late=True,
+    autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError),  # the mail relay
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=6,
+)
+def alert_notify(alert_id: int, event: str) -> str:
+    """Push an alert event: signed webhook deliveries and an e-mail to the project's lists."""
+    return alerts.alert_notify(alert_id=alert_id, event=event)
+
+
+@shared_task(name=jobs.ALERTS_ESCALATE, acks_late=True)
+def alerts_escalate() -> list[int]:
+    """Celery beat: escalate open alerts past their project's deadline."""
+    return alerts.alerts_escalate_due()

@@ -49,6 +49,11 @@ urlpatterns = [
     path("projects/<slug:slug>/review/", views_desk.desk, name="desk"),
     path("projects/<slug:slug>/review/decide/", views_desk.decide_form, name="decide"),
     path("projects/<slug:slug>/review/undo/", views_desk.undo_form, name="undo"),
+    path(
+        "projects/<slug:slug>/review/alerts/<int:alert_id>/acknowledge/",
+        views_desk.alert_acknowledge,
+        name="alert-acknowledge",
+    ),
     path("items/<int:item_id>/image/", views.item_image, name="item-image"),
     path("items/<int:item_id>/frames/<int:index>.png", views.item_frame, name="item-frame"),
     path("items/<int:item_id>/model-view.png", views.item_model_view, name="item-model-view"),

@@ -46,7 +46,7 @@ class DeliveryInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-    fields = ("event_id", "outcome", "state", "attempts", "last_status_code", "created_at")
+    fields = ("event_id", "event_type", "outcome", "alert", "state", "attempts", "created_at")
     readonly_fields = fields
     ordering = ("-created_at",)
     show_change_link = True
@@ -70,7 +70,7 @@ class WebhookAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("event_id", "webhook", "outcome", "state", "attempts", "last_status_code")
+    list_display = ("event_id", "event_type", "webhook", "state", "attempts", "last_status_code")
     list_filter = ("state", "webhook__client")
     search_fields = ("event_id",)
     actions = ["redeliver"]

@@ -177,13 +177,16 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 
 class DeliverySerializer(serializers.ModelSerializer):
-    outcome_id = serializers.IntegerField()
+    outcome_id = serializers.IntegerField(allow_null=True)
+    alert_id = serializers.IntegerField(allow_null=True)
 
     class Meta:
         model = WebhookDelivery
         fields = [
             "event_id",
+            "event_type",
             "outcome_id",
+            "alert_id",
             "state",
             "attempts",
             "last_status_code",

@@ -25,7 +25,7 @@ from reviewapp.models import (
     ReviewTask,
     TaskStatus,
 )
-from reviewapp.review import outcomes
+from reviewapp.review import alerts, outcomes
 from reviewapp.rollout import policy as rollout_policy
 from reviewapp.rollout import routing, versions
 from reviewapp.rollout import services as rollout
@@ -157,6 +157,7 @@ def prediction_route(
     project = item.project
     if hasattr(item, "outcome"):
         return None
+    alerts.alert_raise_for(prediction=prediction)  # before the redelivery check: idempotent
     open_task = ReviewTask.objects.filter(
         item=item, status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED]
     ).first()

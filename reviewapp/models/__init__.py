@@ -6,6 +6,7 @@ active training run per project. Every model is re-exported here, so ``reviewapp
 the one import path (and Django registers them all with the app).
 """
 
+from reviewapp.models.alerts import Alert, AlertEvent, AlertReason
 from reviewapp.models.api import ApiClient, DeliveryState, Webhook, WebhookDelivery
 from reviewapp.models.items import Item, ItemKind, ItemOrigin, item_frame_path, item_upload_path
 from reviewapp.models.monitoring import (
@@ -34,6 +35,9 @@ from reviewapp.models.versions import Alias, AliasAssignment, ModelVersion, Pred
 __all__ = [
     "REASON_PRIORITY",
     "AlarmStatus",
+    "Alert",
+    "AlertEvent",
+    "AlertReason",
     "Alias",
     "AliasAssignment",
     "ApiClient",

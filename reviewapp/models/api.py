@@ -9,6 +9,7 @@ import uuid
 
 from django.core.validators import RegexValidator, URLValidator
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
@@ -74,11 +75,23 @@ class DeliveryState(models.TextChoices):
 
 
 class WebhookDelivery(models.Model):
-    """One outcome sent to one webhook: the payload, every attempt, the final state."""
+    """One event (an outcome, an alert) sent to one webhook: payload, attempts, final state."""
 
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event_type = models.CharField(max_length=32, default="outcome.final")
     outcome = models.ForeignKey(
-        "reviewapp.Outcome", on_delete=models.CASCADE, related_name="webhook_deliveries"
+        "reviewapp.Outcome",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="webhook_deliveries",
+    )
+    alert = models.ForeignKey(
+        "reviewapp.Alert",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="webhook_deliveries",
     )
     event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     payload = models.JSONField()
@@ -98,6 +111,11 @@ class WebhookDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["webhook", "outcome"], name="webhook_delivery_one_per_outcome"
+            ),
+            models.UniqueConstraint(
+                fields=["webhook", "alert", "event_type"],
+                condition=Q(alert__isnull=False),
+                name="webhook_delivery_one_per_alert_event",
             ),
         ]
         indexes = [models.Index(fields=["state", "created_at"])]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -28,6 +30,20 @@ class ClipSampling(models.TextChoices):
     RATE = "rate", "One frame every 1/fps seconds (at most K)"
 
 
+def email_list_validate(value: str) -> None:
+    """A comma-separated list of e-mail addresses (empty is allowed)."""
+    for address in email_list(value):
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ValidationError(f"{address!r} is not an e-mail address") from None
+
+
+def email_list(value: str) -> list[str]:
+    """The addresses of a comma-separated list, stripped, empty entries dropped."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
 class Project(models.Model):
     """One classification job: label set, rollout policy, data-refresh policy."""
 
@@ -40,6 +56,24 @@ class Project(models.Model):
     )
     reviewers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="review_projects"
+    )
+    # Alerts (reviewapp/review/alerts.py): a priority label first, or in the top k with p >= p.
+    alert_top_k = models.PositiveSmallIntegerField(
+        default=0, help_text="Also alert when a priority label is in the top k (0: only first)."
+    )
+    alert_min_probability = models.FloatField(
+        default=0.5, help_text="...with at least this probability."
+    )
+    alert_deadline_minutes = models.PositiveIntegerField(
+        default=10, help_text="An alert nobody acknowledged or decided by then escalates."
+    )
+    alert_oncall_emails = models.TextField(
+        blank=True, validators=[email_list_validate], help_text="Comma-separated addresses."
+    )
+    alert_escalation_emails = models.TextField(
+        blank=True,
+        validators=[email_list_validate],
+        help_text="The wider list told when an alert escalates (comma-separated).",
     )
     # Rollout policy.
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.SHADOW)
@@ -113,7 +147,13 @@ class Project(models.Model):
         constraints = [
             *(
                 _fraction_check(field)
-                for field in ("traffic_share", "audit_rate", "ab_share", "drift_audit_rate")
+                for field in (
+                    "traffic_share",
+                    "audit_rate",
+                    "ab_share",
+                    "drift_audit_rate",
+                    "alert_min_probability",
+                )
             ),
             models.CheckConstraint(
                 condition=Q(clip_frames__gte=1, clip_frames__lte=64, clip_fps__gt=0),

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from reviewapp.models import Project
-from reviewapp.monitoring import charts, dashboard_drift
+from reviewapp.monitoring import alert_latency, charts, dashboard_drift
 from reviewapp.monitoring import dashboard_selectors as ds
 from reviewapp.review import selectors
 from reviewapp.rollout import selectors as rollout_selectors
@@ -123,4 +123,5 @@ def project_dashboard(*, project: Project) -> dict[str, Any]:
         "operations": _operations_panel(project, window),
         "errors": _errors_panel(project),
         "drift": dashboard_drift.drift_panel(project=project),
+        "alerts": alert_latency.alert_latency(project=project),
     }

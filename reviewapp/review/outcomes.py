@@ -15,8 +15,8 @@ from __future__ import annotations
 from django.db import connection
 from django.utils import timezone
 
-from reviewapp.models import DecidedBy, Outcome, TaskStatus, Verdict
-from reviewapp.review import webhooks
+from reviewapp.models import DecidedBy, Outcome, ReviewReason, TaskStatus, Verdict
+from reviewapp.review import alerts, webhooks
 
 # A first look that settles the item, on PostgreSQL in one statement: the decision, the item's
 # human outcome, the task closed. A second outcome for the item breaks the unique constraint on
@@ -108,6 +108,8 @@ def outcome_settle_first_look(*, task, decision, use_sql: bool | None = None) ->
         _first_look_settle_sql(task=task, decision=decision)
     else:
         _first_look_settle_orm(task=task, decision=decision)
+    if task.reason == ReviewReason.PRIORITY:  # only alerted items have priority tasks
+        alerts.alert_decided(item_id=task.item_id, now=task.closed_at)
 
 
 def _first_look_settle_orm(*, task, decision) -> None:

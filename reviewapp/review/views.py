@@ -9,13 +9,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.accounts import permissions
-from reviewapp.models import Project, ReviewTask
-from reviewapp.review import claim, selectors
+from reviewapp.models import Alert, Project, ReviewTask
+from reviewapp.review import alerts, claim, selectors
 from reviewapp.review import services as queues
 from reviewapp.review.forms import decision_input_clean
 from reviewapp.rollout.routing import suggestion_visible
@@ -57,6 +57,7 @@ def desk(request: HttpRequest, slug: str) -> HttpResponse:
         "queue": selectors.queue_counts(project=project),
         "stats": selectors.reviewer_stats(project=project, reviewer=request.user),
         "label_keys": label_keys(project.labels),
+        "alerts": alerts.alerts_open(project=project),
         "endpoints": {
             "next": reverse("desk-next", args=[slug]),
             "decide": reverse("desk-decide", args=[slug]),
@@ -167,3 +168,15 @@ def stats_json(request: HttpRequest, slug: str) -> JsonResponse:
             "stats": selectors.reviewer_stats(project=project, reviewer=request.user),
         }
     )
+
+
+@require_POST
+def alert_acknowledge(request: HttpRequest, slug: str, alert_id: int) -> HttpResponse:
+    """A reviewer takes an open alert from the desk's banner: its escalation stops."""
+    project = _project(request, slug)
+    alert = get_object_or_404(Alert, pk=alert_id, project=project)
+    if alerts.alert_acknowledge(alert=alert, user=request.user):
+        messages.info(request, f"You took the {alert.label} alert on item {alert.item_id}.")
+    else:
+        messages.info(request, "Someone has already acknowledged that alert.")
+    return redirect("desk", slug=slug)

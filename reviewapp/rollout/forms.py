@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+from reviewapp.models.projects import email_list, email_list_validate
+
 REASON_HELP = "Why: kept in the audit log."
 
 
@@ -42,6 +44,25 @@ class PolicyForm(forms.Form):
     gate_target_agreement = forms.FloatField(min_value=0, max_value=1)
     gate_confidence = forms.FloatField(min_value=0.5, max_value=0.9999)
     auto_promote_after_hours = forms.FloatField(required=False, min_value=0)
+    alert_top_k = forms.IntegerField(
+        min_value=0, help_text="Alert when a priority label is in the top k (0: only first)."
+    )
+    alert_min_probability = forms.FloatField(
+        min_value=0, max_value=1, help_text="...with at least this probability."
+    )
+    alert_deadline_minutes = forms.IntegerField(
+        min_value=1, help_text="Minutes before an unacknowledged alert escalates."
+    )
+    alert_oncall_emails = forms.CharField(
+        required=False,
+        validators=[email_list_validate],
+        help_text="On-call list, comma-separated e-mail addresses.",
+    )
+    alert_escalation_emails = forms.CharField(
+        required=False,
+        validators=[email_list_validate],
+        help_text="Told as well when an alert escalates (comma-separated).",
+    )
     reason = forms.CharField(help_text=REASON_HELP)
 
     @classmethod
@@ -60,6 +81,11 @@ class PolicyForm(forms.Form):
                 "gate_target_agreement": project.gate_target_agreement,
                 "gate_confidence": project.gate_confidence,
                 "auto_promote_after_hours": project.auto_promote_after_hours,
+                "alert_top_k": project.alert_top_k,
+                "alert_min_probability": project.alert_min_probability,
+                "alert_deadline_minutes": project.alert_deadline_minutes,
+                "alert_oncall_emails": project.alert_oncall_emails,
+                "alert_escalation_emails": project.alert_escalation_emails,
             }
         )
 
@@ -79,6 +105,12 @@ class PolicyForm(forms.Form):
     def clean_priority_labels(self) -> list[str]:
         text = self.cleaned_data.get("priority_labels") or ""
         return [p.strip() for p in text.split(",") if p.strip()]
+
+    def clean_alert_oncall_emails(self) -> str:
+        return ", ".join(email_list(self.cleaned_data.get("alert_oncall_emails") or ""))
+
+    def clean_alert_escalation_emails(self) -> str:
+        return ", ".join(email_list(self.cleaned_data.get("alert_escalation_emails") or ""))
 
     def changes(self) -> dict:
         """The policy fields as rollout.policy_set takes them."""

@@ -44,6 +44,7 @@ class Scored:
     confidence: float
     is_ood: bool = False
     ood_score: float = 0.0
+    probabilities: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def of(cls, prediction) -> Scored:
@@ -53,7 +54,20 @@ class Scored:
             confidence=float(prediction.confidence),
             is_ood=bool(prediction.is_ood),
             ood_score=float(prediction.ood_score),
+            probabilities={
+                str(k): float(v)
+                for k, v in (getattr(prediction, "probabilities", None) or {}).items()
+            },
         )
+
+
+@dataclass(frozen=True)
+class PriorityHit:
+    """Why a prediction raises an alert: the priority label, top1 or topk, its probability."""
+
+    label: str
+    reason: str
+    probability: float
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,8 @@ class Policy:
     gate_min_reviews: int = 200
     gate_target: float = 0.95
     gate_confidence: float = 0.95
+    alert_top_k: int = 0
+    alert_min_probability: float = 0.5
 
     @classmethod
     def from_project(cls, project) -> Policy:
@@ -93,7 +109,26 @@ class Policy:
             gate_min_reviews=project.gate_min_reviews,
             gate_target=project.gate_target_agreement,
             gate_confidence=project.gate_confidence,
+            alert_top_k=int(getattr(project, "alert_top_k", 0) or 0),
+            alert_min_probability=float(getattr(project, "alert_min_probability", 0.5)),
         )
+
+    def priority_hit(self, prediction: Scored) -> PriorityHit | None:
+        """A priority label predicted first (top1), or among the top k with p >= p (topk).
+
+        The top-k rule catches what the model suspects but does not predict (issue 20: a stroke
+        scan at 30% must still reach someone fast); k = 0 turns it off.
+        """
+        if prediction.label in self.priority_labels:
+            probability = prediction.probabilities.get(prediction.label, prediction.confidence)
+            return PriorityHit(prediction.label, "top1", float(probability))
+        if self.alert_top_k < 1:
+            return None
+        ranked = sorted(prediction.probabilities.items(), key=lambda pair: -pair[1])
+        for label, probability in ranked[: self.alert_top_k]:
+            if label in self.priority_labels and probability >= self.alert_min_probability:
+                return PriorityHit(label, "topk", float(probability))
+        return None
 
     def threshold_for(self, label: str) -> float:
         """The confidence a prediction of this class needs to be decided by the model."""

@@ -85,7 +85,7 @@ def route(
 ) -> Route:
     """Decide what happens to an item given the champion's (and challenger's) prediction."""
     said = {prediction.label} | ({challenger.label} if challenger else set())
-    if said & policy.priority_labels:
+    if said & policy.priority_labels or policy.priority_hit(prediction):
         return _review(ReviewReason.PRIORITY)
     if policy.kill_switch or policy.stage == Stage.SHADOW:
         return _review(ReviewReason.SHADOW)

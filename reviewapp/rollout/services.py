@@ -23,6 +23,7 @@ from reviewapp.models import (
     RolloutEventKind,
     Stage,
 )
+from reviewapp.models.projects import email_list_validate
 from reviewapp.rollout import policy as rollout_policy
 from reviewapp.rollout import selectors as rollout_selectors
 
@@ -285,6 +286,11 @@ POLICY_FIELDS = (
     "gate_target_agreement",
     "gate_confidence",
     "auto_promote_after_hours",
+    "alert_top_k",
+    "alert_min_probability",
+    "alert_deadline_minutes",
+    "alert_oncall_emails",
+    "alert_escalation_emails",
 )
 
 
@@ -292,7 +298,12 @@ def _policy_check(project: Project, changes: dict[str, Any]) -> None:
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
         raise RolloutRefused(f"Not a policy setting: {', '.join(sorted(unknown))}.")
-    for name in ("confidence_threshold", "audit_rate", "gate_target_agreement"):
+    for name in (
+        "confidence_threshold",
+        "audit_rate",
+        "gate_target_agreement",
+        "alert_min_probability",
+    ):
         if name in changes and not 0 <= changes[name] <= 1:
             raise RolloutRefused(f"{name.replace('_', ' ')} must be between 0 and 1.")
     if "gate_confidence" in changes and not 0.5 <= changes["gate_confidence"] < 1:
@@ -301,6 +312,12 @@ def _policy_check(project: Project, changes: dict[str, Any]) -> None:
     for label, value in (changes.get("class_thresholds") or {}).items():
         if label not in labels or not 0 <= float(value) <= 2:
             raise RolloutRefused(f"Class threshold {label}={value} is not valid.")
+    for name in ("alert_oncall_emails", "alert_escalation_emails"):
+        if name in changes:
+            try:
+                email_list_validate(changes[name])
+            except ValidationError as exc:
+                raise RolloutRefused(f"{name.replace('_', ' ')}: {exc.messages[0]}.") from None
     stray = set(map(str, changes.get("priority_labels") or [])) - labels
     if stray:
         raise RolloutRefused(f"Priority labels not in the project: {', '.join(sorted(stray))}.")

@@ -35,6 +35,8 @@ def test_every_task_is_sent_by_a_pinned_name_and_every_pinned_name_has_its_task(
         "reviewapp.drift_check",
         "reviewapp.drift_check_all",
         "reviewapp.export_edge_bundle",
+        "reviewapp.alert_notify",
+        "reviewapp.alerts_escalate",
     } == set(jobs.TASK_NAMES)
 
 

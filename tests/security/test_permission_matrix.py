@@ -69,6 +69,9 @@ ROWS: dict[str, tuple[int, ...]] = {
     "POST projects/<slug:slug>/review/decide.json": _s(302, 409, 403, 409, 409, 302, 302),
     "POST projects/<slug:slug>/review/undo.json": _s(302, 200, 403, 409, 409, 302, 302),  # own
     "POST projects/<slug:slug>/review/renew.json": _s(302, 200, 403, 200, 200, 302, 302),
+    "POST projects/<slug:slug>/review/alerts/<int:alert_id>/acknowledge/": _s(
+        302, 302, 403, 302, 302, 302, 302
+    ),
     # Training: reviewers of the project may watch, only rollout admins may act.
     "GET projects/<slug:slug>/training/": PAGE,
     "POST projects/<slug:slug>/training/start/": _s(302, 403, 403, 302, 302, 302, 302),
@@ -201,6 +204,16 @@ def _admin_object_id(route: str) -> str:
     return str(obj.pk) if obj is not None else "0"
 
 
+def _alert_a(world):
+    from reviewapp.models import Alert
+
+    alert, _ = Alert.objects.get_or_create(
+        item=world.item_a,
+        defaults={"project": world.project_a, "label": "x", "reason": "top1", "probability": 1},
+    )
+    return alert
+
+
 def _path_for(route: str, world) -> str:
     if route in EXAMPLE_PATHS:
         return EXAMPLE_PATHS[route]
@@ -214,6 +227,8 @@ def _path_for(route: str, world) -> str:
         "id": world.users["reviewer_a"].pk,
         "content_type_id": ContentType.objects.get_for_model(world.project_a).pk,
     }
+    if "<int:alert_id>" in route:  # an open alert on item A
+        values["alert_id"] = _alert_a(world).pk
     if "<path:object_id>" in route and route.startswith("admin/r/"):
         values["object_id"] = world.project_a.pk
     elif "<path:object_id>" in route:
