@@ -50,8 +50,3 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} on item {self.item_id} ({self.reason})"
-
-    @property
-    def is_open(self) -> bool:
-        """Nobody has taken it yet: neither acknowledged nor decided."""
-        return self.acknowledged_at is None and self.decided_at is None

@@ -9,8 +9,8 @@ from reviewapp.models import Project
 
 class Command(BaseCommand):
     help = (
-        "Create or update the django-celery-beat entries: prediction sweeper, rollout check, "
-        "training reaper and corrections trigger, drift check (editable afterwards in the admin)."
+        "Create or update the django-celery-beat entries: prediction sweeper, rollout check, alert "
+        "escalation, training reaper, corrections trigger, drift check (editable in the admin)."
     )
 
     def add_arguments(self, parser):

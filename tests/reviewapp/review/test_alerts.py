@@ -238,3 +238,18 @@ def test_policy_form_sets_alert_fields_and_refuses_bad_addresses():
     assert project.alert_deadline_minutes == 5
     with pytest.raises(rollout.RolloutRefused):
         rollout.policy_set(project=project, actor=admin, reason="x", alert_oncall_emails="nope")
+
+
+def test_beat_setup_schedules_the_escalation_job_and_the_task_escalates(sent):
+    from django.core.management import call_command
+    from django_celery_beat.models import PeriodicTask
+
+    from reviewapp import tasks
+
+    call_command("beat_setup", "--alerts-seconds", "20")
+    entry = PeriodicTask.objects.get(task=jobs.ALERTS_ESCALATE)
+    assert entry.enabled and entry.interval.every == 20
+    project = _project(alert_deadline_minutes=10)
+    alert = alerts.alert_raise_for(prediction=_predict(project, {"stroke": 0.9, "normal": 0.1}))
+    Alert.objects.filter(pk=alert.pk).update(raised_at=timezone.now() - timedelta(minutes=11))
+    assert tasks.alerts_escalate.run() == [alert.pk]
