@@ -56,7 +56,8 @@ def test_reviewer_sees_the_alert_and_acknowledges_it(page, live_server, alerted_
 
     first = Alert.objects.order_by("raised_at").first()
     page.click(f"#alerts li[data-alert='{first.pk}'] button")
-    page.wait_for_selector("#alerts li.alert >> nth=0")
+    page.wait_for_selector(f"#alerts li[data-alert='{first.pk}']", state="detached")
+    page.wait_for_selector("text=You took the")
     assert page.locator("#alerts li.alert").count() == 1
     first.refresh_from_db()
     assert first.acknowledged_by == reviewer and first.acknowledged_at is not None
