@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -114,6 +115,22 @@ def _environment(args, database_url: str) -> dict[str, str]:
     return {**os.environ}
 
 
+def _fashion_ensure() -> None:
+    """Install Debian's dataset-fashion-mnist when it is missing and we are root; else stop."""
+    from mlcore.datasets import fashion_available
+
+    if fashion_available():
+        return
+    if os.geteuid() == 0:
+        print("== installing Debian's dataset-fashion-mnist", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "install", "-y", "-qq", "dataset-fashion-mnist"], env=env)  # noqa: S607
+    if not fashion_available():
+        raise SystemExit(
+            "!! Fashion-MNIST missing: apt-get install dataset-fashion-mnist (as root)"
+        )
+
+
 def main() -> None:
     args = _args()
     size = "smoke" if args.smoke else "quick" if args.quick else "full"
@@ -122,6 +139,8 @@ def main() -> None:
         args.out = ROOT / "var" / "bench-replay-fashion"
     if args.world == "fashion" and args.database == "handoff_bench_replay":
         args.database = "handoff_bench_replay_fashion"
+    if args.world == "fashion":
+        _fashion_ensure()
     started = time.time()
     database_url = database_recreate(admin_url=args.admin_url, name=args.database)
     env = _environment(args, database_url)

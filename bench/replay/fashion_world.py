@@ -84,6 +84,7 @@ class Record:
     path: str
     label: str
     key: str
+    group: str = ""
 
 
 @dataclass(frozen=True)
