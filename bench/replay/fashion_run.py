@@ -15,9 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from bench.harness import ROOT, seeding
 from bench.replay import fashion_world, metrics, offline, run
 from bench.replay.clients import Reviewer, RolloutAdmin
+from config.celery import app
+from mlcore import artifacts as ml_artifacts
 from mlcore.datasets import FASHION_CLASSES
 from reviewapp import beat, ml
 from reviewapp.accounts.services import groups_ensure
@@ -108,8 +112,6 @@ def champion_scores(*, project_id: int, item_ids: list[int]) -> dict[int, tuple[
 
 def champions_accuracy(*, project_id: int, split, shift, submit_times: list[float]) -> list[dict]:
     """Each champion's accuracy on the never-streamed test set, as it is and camera-changed."""
-    from PIL import Image
-
     truth = [r.label for r in split.evaluation]
     folder = Path(split.evaluation[0].path).parent.parent / "test-shifted"
     folder.mkdir(parents=True, exist_ok=True)
@@ -282,9 +284,6 @@ def champion_train(*, records: list, epochs: int, dest: Path, seed: int):
 def replay_fashion(args, scale: dict, env: dict[str, str], started: float) -> dict:
     """The world, champion v1, arm (c) on the running system, the offline arms; returns the
     results (the caller writes them)."""
-    from config.celery import app
-    from mlcore import artifacts as ml_artifacts
-
     var = Path(env["HANDOFF_VAR_DIR"])
     app.control.purge()
     split = fashion_world.fashion_split(
