@@ -108,6 +108,11 @@ def plot(result: dict, path: Path) -> None:
 
 def _body(result: dict, meta: dict, args, plot_name: str) -> str:
     c = result["arms"]["handoff"]
+    trained = (
+        f"loaded from `{args.champion_artifact}` (trained beforehand with the same parameters)"
+        if args.champion_artifact
+        else f"trained in this run ({meta['train_seconds']:.0f} s)"
+    )
     thresholds = {k: round(v, 4) for k, v in result["arms"]["oracle"]["thresholds"].items()}
     champions = "; ".join(
         f"v{ch['version']} (from item {ch['from_item']}): {_pct(ch['accuracy_clean'])} clean, "
@@ -117,8 +122,8 @@ def _body(result: dict, meta: dict, args, plot_name: str) -> str:
     return f"""Command: `{meta["command"]}` (seed {args.seed}, {meta["date"]}; {meta["machine"]}).
 Numbers taken on a shared machine (other engineers' jobs on the same 2 cores): slower than idle.
 
-World: Fashion-MNIST (Debian's dataset-fashion-mnist). Champion v1: `small_cnn`, trained on the
-first {meta["base"]} training images ({meta["train_seconds"]:.0f} s). Stream: the next
+World: Fashion-MNIST (Debian's dataset-fashion-mnist). Champion v1: `small_cnn` on the first
+{meta["base"]} training images, {trained}. Stream: the next
 {meta["stream"]} images through the API (Python client) at {args.rate} items/s; phases
 {meta["phases"]}: camera change `{args.shift}`, a burst of out-of-domain images (scikit-learn
 digits and photo crops, 28×28 grayscale), then 85% of items from the five look-alike classes.
