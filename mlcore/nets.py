@@ -15,9 +15,41 @@ from torch import nn
 logger = logging.getLogger(__name__)
 
 
+SMALL_CNN_FEATURES = 64  # channels of small_cnn's last conv block
+
+
+def _conv_block(n_in: int, n_out: int) -> nn.Sequential:
+    """Two 3×3 conv-BN-ReLU layers, then a 2×2 max-pool (VGG-style)."""
+    layers: list[nn.Module] = []
+    for i in range(2):
+        layers += [
+            nn.Conv2d(n_in if i == 0 else n_out, n_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(n_out),
+            nn.ReLU(inplace=True),
+        ]
+    return nn.Sequential(*layers, nn.MaxPool2d(2))
+
+
+def small_cnn(*, weights=None, pretrained: bool = False, num_classes: int = 1000) -> nn.Sequential:
+    """A small CNN for 28×28 images (Fashion-MNIST): two conv blocks of 32 and 64 channels,
+    global pooling, a linear classifier; ~70k parameters, minutes on a CPU. Called like a
+    torchvision constructor (fastai passes ``pretrained``, our code ``weights``); it has no
+    pretrained weights."""
+    if weights is not None or pretrained:
+        raise ValueError("small_cnn has no pretrained weights; train it from scratch")
+    return nn.Sequential(
+        _conv_block(3, 32),
+        _conv_block(32, SMALL_CNN_FEATURES),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(1),
+        nn.Linear(SMALL_CNN_FEATURES, num_classes),
+    )
+
+
 def _available_architectures() -> dict[str, Callable[..., nn.Module]]:
     names = ["resnet18", "resnet34", "resnet50", "convnext_tiny", "efficientnet_b0"]
-    return {name: getattr(tvm, name) for name in names if hasattr(tvm, name)}
+    found = {name: getattr(tvm, name) for name in names if hasattr(tvm, name)}
+    return {**found, "small_cnn": small_cnn}
 
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = _available_architectures()
@@ -29,6 +61,7 @@ _BODY_CUT = {
     "resnet50": -2,
     "convnext_tiny": 1,
     "efficientnet_b0": 1,
+    "small_cnn": 2,
 }
 _BODY_FEATURES = {
     "resnet18": 512,
@@ -36,6 +69,7 @@ _BODY_FEATURES = {
     "resnet50": 2048,
     "convnext_tiny": 768,
     "efficientnet_b0": 1280,
+    "small_cnn": SMALL_CNN_FEATURES,
 }
 HIDDEN_FEATURES = 512  # width of fastai's default head hidden layer = our embedding size
 

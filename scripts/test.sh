@@ -24,6 +24,16 @@ if ! reachable 127.0.0.1 6379 && command -v redis-server >/dev/null; then
   sleep 1
 fi
 
+# Debian's Fashion-MNIST for the dataset tests and the replay's second world (issue 18).
+if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing Debian's dataset-fashion-mnist"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  else
+    echo "!! Fashion-MNIST missing and not root: its tests will be skipped" >&2
+  fi
+fi
+
 # Debian's chromium for the browser tests (Playwright's own download cannot work offline).
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -12,6 +12,14 @@ with no gates, OOD flag, drift checks or retraining, (c) Handoff.
     .venv/bin/python -m bench.replay --quick      # ~240 items, 2 training epochs
     .venv/bin/python -m bench.replay --smoke --no-write --out /tmp/replay   # tiny (tests)
 
+    .venv/bin/python -m bench.replay --world fashion           # Fashion-MNIST, 10,000 items
+    .venv/bin/python -m bench.replay --world fashion --quick   # 1,500 items
+    .venv/bin/python -m bench.replay --world fashion --shift mymodule:my_camera
+
+The Fashion-MNIST world (issue 18) runs arm (c) Handoff on the running system and computes the
+all-manual, fixed-threshold and oracle arms from the predictions that run recorded
+(``bench.replay.fashion_run``). It needs Debian's dataset-fashion-mnist package.
+
 Needs PostgreSQL (own database, recreated) and Redis (CELERY_BROKER_URL, default db 6).
 """
 
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -32,6 +41,11 @@ SCALES = {  # stream items, champion epochs and training digits, base items kept
     "quick": {"stream": 240, "epochs": 3, "train": 1000, "base": 1000, "drain": 90},
     "smoke": {"stream": 24, "epochs": 1, "train": 300, "base": 60, "drain": 60},
 }
+FASHION_SCALES = {  # stream items, base (champion v1) images, test images, epochs, drain s
+    "full": {"stream": 10000, "base": 2000, "eval": 2000, "epochs": 6, "drain": 600},
+    "quick": {"stream": 1500, "base": 2000, "eval": 1000, "epochs": 6, "drain": 300},
+    "smoke": {"stream": 40, "base": 300, "eval": 100, "epochs": 1, "drain": 120},
+}
 
 
 def _args() -> argparse.Namespace:
@@ -43,15 +57,24 @@ def _args() -> argparse.Namespace:
         "--arms", nargs="*", default=["manual", "threshold", "handoff", "handoff-automated"]
     )
     parser.add_argument("--seed", type=int, default=9)
-    parser.add_argument("--stream", type=int, help="stream length (default: scale's)")
+    parser.add_argument("--world", choices=["digits", "fashion"], default="digits")
+    parser.add_argument(
+        "--stream", "--items", type=int, help="stream length (default: the scale's)"
+    )
     parser.add_argument("--onset", type=float, default=0.3, help="shift on at this fraction")
     parser.add_argument("--recovery", type=float, default=0.7, help="shift off at this fraction")
     parser.add_argument(
-        "--shift", default="night", choices=["night", "grayscale", "lowres", "rotate"]
+        "--shift",
+        help="the camera change: digits: night, grayscale, lowres or rotate (default night); "
+        "fashion: module:function taking and returning a PIL image (default "
+        "bench.replay.fashion_world:camera_change)",
     )
+    parser.add_argument("--epsilon", type=float, default=0.01, help="fashion: error budget")
+    parser.add_argument("--delta", type=float, default=0.05, help="fashion: 1 - confidence")
+    parser.add_argument("--window", type=int, default=500, help="automatic decisions a window")
     parser.add_argument("--rate", type=float, default=3.0, help="items submitted per second")
     parser.add_argument("--reviewers", type=int, default=2)
-    parser.add_argument("--reviewer-accuracy", type=float, default=0.98)
+    parser.add_argument("--reviewer-accuracy", type=float, help="default 0.98 (fashion 0.97)")
     parser.add_argument("--think-ms", type=int, default=300, help="reviewer time per item")
     parser.add_argument("--gate-min-reviews", type=int, default=30)
     parser.add_argument("--gate-target", type=float, default=0.85)
@@ -62,7 +85,15 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench-replay")
     parser.add_argument("--no-write", action="store_true", help="leave docs/ alone")
-    return parser.parse_args()
+    args = parser.parse_args()
+    fashion = args.world == "fashion"
+    if args.reviewer_accuracy is None:
+        args.reviewer_accuracy = 0.97 if fashion else 0.98
+    if args.shift is None:
+        args.shift = "bench.replay.fashion_world:camera_change" if fashion else "night"
+    if not fashion and args.shift not in ("night", "grayscale", "lowres", "rotate"):
+        parser.error("the digits world's --shift is night, grayscale, lowres or rotate")
+    return args
 
 
 def _environment(args, database_url: str) -> dict[str, str]:
@@ -84,14 +115,42 @@ def _environment(args, database_url: str) -> dict[str, str]:
     return {**os.environ}
 
 
+def _fashion_ensure() -> None:
+    """Install Debian's dataset-fashion-mnist when it is missing and we are root; else stop."""
+    from mlcore.datasets import fashion_available
+
+    if fashion_available():
+        return
+    if os.geteuid() == 0:
+        print("== installing Debian's dataset-fashion-mnist", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "install", "-y", "-qq", "dataset-fashion-mnist"], env=env)  # noqa: S607
+    if not fashion_available():
+        raise SystemExit(
+            "!! Fashion-MNIST missing: apt-get install dataset-fashion-mnist (as root)"
+        )
+
+
 def main() -> None:
     args = _args()
-    scale = SCALES["smoke" if args.smoke else "quick" if args.quick else "full"]
+    size = "smoke" if args.smoke else "quick" if args.quick else "full"
+    scale = (FASHION_SCALES if args.world == "fashion" else SCALES)[size]
+    if args.world == "fashion" and args.out == ROOT / "var" / "bench-replay":
+        args.out = ROOT / "var" / "bench-replay-fashion"
+    if args.world == "fashion" and args.database == "handoff_bench_replay":
+        args.database = "handoff_bench_replay_fashion"
+    if args.world == "fashion":
+        _fashion_ensure()
     started = time.time()
     database_url = database_recreate(admin_url=args.admin_url, name=args.database)
     env = _environment(args, database_url)
     migrate(database_url)
     django.setup()
+    if args.world == "fashion":
+        from bench.replay import fashion_report, fashion_run  # the models: after django.setup()
+
+        fashion_report.write(args, fashion_run.replay_fashion(args, scale, env, started))
+        return
     from bench.replay import run  # the models: only once Django is set up
 
     run.replay(args, scale, env, started)

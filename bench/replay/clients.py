@@ -34,7 +34,8 @@ class ReviewerStats:
 
 
 class Reviewer(threading.Thread):
-    """A simulated reviewer: claim, look for `think` seconds, answer right with `accuracy`."""
+    """A simulated reviewer: claim, look for `think` seconds, answer right with `accuracy`
+    (an item whose truth is none of the labels is marked out of domain)."""
 
     def __init__(
         self,
@@ -79,10 +80,12 @@ class Reviewer(threading.Thread):
                     time.sleep(0.5)
                     continue
             time.sleep(self.think)
+            label = self._answer(task["item_id"])
+            in_domain = label in self.labels  # else the truth is "not one of the classes"
             form = {
                 "task": task["id"],
-                "verdict": "correct",
-                "label": self._answer(task["item_id"]),
+                "verdict": "correct" if in_domain else "ood",
+                "label": label if in_domain else "",
                 "duration_ms": int(self.think * 1000),
                 "held": task["id"],
             }
