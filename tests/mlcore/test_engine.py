@@ -133,3 +133,19 @@ def test_mixed_precision_training_is_a_no_op_on_cpu(tiny_digits, tmp_path):
     learn = build_learner(tiny_digits, config, torch.device("cpu"), tmp_path)
     assert not [cb for cb in learn.cbs if isinstance(cb, MixedPrecision | ChannelsLast)]
     assert {p.dtype for p in learn.model.parameters()} == {torch.float32}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_path_matches_cpu(artifact, valid_records):
+    sources = [r.path for r in valid_records[:300]]
+    cpu = Predictor.from_artifact(artifact.path).predict(sources)
+    fp32 = Predictor.from_artifact(artifact.path, device="cuda", precision="fp32").predict(sources)
+    mixed = Predictor.from_artifact(artifact.path, device="cuda").predict(sources)
+    for a, b in zip(cpu, fp32, strict=True):
+        assert a.label == b.label
+        assert a.confidence == pytest.approx(b.confidence, abs=1e-3)
+        assert a.ood_score == pytest.approx(b.ood_score, abs=1e-3)
+    agreement = np.mean([a.label == b.label for a, b in zip(cpu, mixed, strict=True)])
+    assert agreement >= 0.98
+    gaps = [abs(a.confidence - b.confidence) for a, b in zip(cpu, mixed, strict=True)]
+    assert np.median(gaps) < 0.02
