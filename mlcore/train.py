@@ -198,8 +198,14 @@ def train(
 def _analysed_model(model, records, config: TrainConfig, device, history) -> TrainedModel:
     labels = label_vocab(records)
     train_idx, valid_idx = split_records(records, seed=config.seed, valid_pct=config.valid_pct)
+    # fp32 even on a GPU: temperature, OOD thresholds and the kNN bank are the reference that
+    # serving (CPU fp32 by default) is compared with, so they must not carry autocast rounding.
     predictor = Predictor(
-        model, labels=labels, preprocessing=config.preprocessing, device=str(device)
+        model,
+        labels=labels,
+        preprocessing=config.preprocessing,
+        device=str(device),
+        precision="fp32",
     )
     result = analyse(
         predictor,
