@@ -24,7 +24,7 @@ from mlcore.predict import Predictor
 from mlcore.reference import (
     confidence_histogram,
     feature_summary,
-    image_statistics,
+    image_statistics_batch,
     label_distribution,
     summarize_image_statistics,
 )
@@ -65,7 +65,7 @@ def collect_outputs(
     for batch in predictor.iter_outputs(sources, batch_size=batch_size):
         logits.append(batch.logits)
         features.append(batch.features)
-        stats.extend(image_statistics(img) for img in batch.images)
+        stats.extend(image_statistics_batch(batch.images))
     return OutputsWithStats(
         logits=np.concatenate(logits),
         features=np.concatenate(features),

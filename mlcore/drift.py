@@ -170,10 +170,9 @@ def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
 def label_test(window: Window, reference: Reference, alpha: float) -> TestResult | None:
     """Predicted-label mix vs the reference's: chi-square test of homogeneity on the counts."""
     index = {label: i for i, label in enumerate(reference.labels)}
-    counts = np.zeros(len(reference.labels))
-    for label in window.labels:
-        if label in index:
-            counts[index[label]] += 1
+    positions = np.array([index.get(label, -1) for label in window.labels], dtype=np.int64)
+    known = positions >= 0
+    counts = np.bincount(positions[known], minlength=len(reference.labels)).astype(np.float64)
     ref = np.asarray(reference.label_counts, dtype=np.float64)
     keep = (counts + ref) > 0
     if counts.sum() < MIN_ITEMS or ref.sum() == 0 or keep.sum() < 2:
@@ -182,7 +181,7 @@ def label_test(window: Window, reference: Reference, alpha: float) -> TestResult
     p_value = sps.chi2_contingency(table, correction=False).pvalue
     w_share, r_share = counts / counts.sum(), ref / ref.sum()
     ratio = np.log((w_share + 0.01) / (r_share + 0.01))
-    scores = [ratio[index[label]] if label in index else 0.0 for label in window.labels]
+    scores = np.where(known, ratio[np.where(known, positions, 0)], 0.0)
     detail = {
         "jensen_shannon": jensen_shannon(counts, ref),
         "window_share": dict(zip(reference.labels, w_share.round(4).tolist(), strict=True)),

@@ -13,6 +13,7 @@ from torch import nn
 from mlcore import nets, ood
 from mlcore.data import AUGMENT_PRESETS
 from mlcore.images import PAD_MODES, RESIZE_METHODS, Preprocessing
+from mlcore.precision import PRECISIONS
 
 __all__ = [
     "SCHEDULES",
@@ -55,6 +56,8 @@ class TrainConfig:
     # 0 = load in the training process: deterministic, and the only option inside Celery's
     # prefork pool, whose daemonic workers may not start DataLoader worker processes.
     num_workers: int = 0
+    # Mixed precision on CUDA ("auto": bf16 where supported, else fp16); ignored on the CPU.
+    precision: str = "auto"
 
     def validate(self) -> None:
         """Raise ValueError for settings that cannot work."""
@@ -67,6 +70,7 @@ class TrainConfig:
             (self.pad_mode in PAD_MODES, f"pad_mode must be one of {PAD_MODES}"),
             (self.augment in AUGMENT_PRESETS, f"augment must be one of {AUGMENT_PRESETS}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
             (self.ood_primary_score in ood.SCORES, f"ood_primary_score must be in {ood.SCORES}"),
             (self.epochs >= 1 and self.image_size >= 8, "need epochs >= 1 and image_size >= 8"),
             (self.batch_size >= 1 and self.num_workers >= 0, "need batch_size >= 1"),

@@ -38,16 +38,22 @@ def normalize_features(features: np.ndarray | torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def knn_score(features: np.ndarray, bank: torch.Tensor, k: int = DEFAULT_KNN_K) -> np.ndarray:
-    """Euclidean distance from each normalised embedding to its k-th nearest bank entry."""
-    queries = normalize_features(features)
+def knn_score(
+    features: np.ndarray | torch.Tensor, bank: torch.Tensor, k: int = DEFAULT_KNN_K
+) -> np.ndarray:
+    """Euclidean distance from each normalised embedding to its k-th nearest bank entry.
+
+    One matrix product and one top-k for the whole batch, on the bank's device (the GPU when
+    the predictor runs there); the embeddings are moved to it if they are elsewhere.
+    """
     bank = bank.float()
+    queries = normalize_features(features).to(bank.device)
     if len(bank) == 0 or len(queries) == 0:
         return np.zeros(len(queries))
     k = max(1, min(k, len(bank)))
     similarity = queries @ bank.T  # both unit length: |a - b|^2 = 2 - 2 cos
     kth_similarity = similarity.topk(k, dim=1).values[:, -1]
-    return (2.0 - 2.0 * kth_similarity.double()).clamp_min(0.0).sqrt().numpy()
+    return (2.0 - 2.0 * kth_similarity.double()).clamp_min(0.0).sqrt().cpu().numpy()
 
 
 def build_knn_bank(features: np.ndarray, *, max_items: int = 5000, seed: int = 0) -> torch.Tensor:

@@ -2,10 +2,17 @@
 
 Preprocessing is `mlcore.images.Preprocessing`, the very function the validation DataLoader uses
 (`mlcore.loaders.ModelResize` at the centre position, then the same normalisation).
+
+The engine (issue 17): images are decoded and resized per image (PIL, as in training), then each
+chunk is one uint8 NxHxWx3 array, copied to the device as uint8 (pinned, non-blocking on CUDA)
+and normalised there in one batch op; the forward runs under `torch.inference_mode()` and, on
+CUDA, autocast and channels_last (`mlcore.precision`); the kNN OOD score is one matrix product
+on the model's device; softmax, scores, embeddings and image statistics are whole-chunk numpy.
 """
 
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,10 +33,18 @@ from mlcore.artifacts import (
     trained_metadata,
 )
 from mlcore.calibration import softmax
-from mlcore.images import ImageLoadError, ImageSource, Preprocessing, describe_source, load_rgb
+from mlcore.images import (
+    ImageLoadError,
+    ImageSource,
+    Preprocessing,
+    describe_source,
+    load_rgb,
+    stack_views,
+)
 from mlcore.model import TrainedModel
 from mlcore.nets import build_network, forward_with_features
-from mlcore.reference import image_statistics
+from mlcore.precision import DevicePlan
+from mlcore.reference import image_statistics_batch
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +118,7 @@ class Predictor:
         metadata: dict | None = None,
         sha256: str = "",
         device: str = "cpu",
+        precision: str = "auto",
     ):
         self.labels = list(labels)
         self.preprocessing = preprocessing
@@ -111,11 +127,13 @@ class Predictor:
         self.ood_config = dict(ood_config or {})
         self.metadata = metadata or {}
         self.sha256 = sha256
-        self.device = torch.device(device)
+        self.plan = DevicePlan.for_device(device, precision=precision)
+        self.device = self.plan.device
         self.knn_bank = knn_bank if knn_bank is not None else torch.zeros(0, 1)
         self.model = model.to(self.device).eval()
-        if self.device.type == "cuda":
+        if self.plan.on_gpu:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self._pinned = threading.local()  # one pinned host buffer per thread (GPU only)
 
     @property
     def knn_bank(self) -> torch.Tensor:
@@ -125,10 +143,14 @@ class Predictor:
     @knn_bank.setter
     def knn_bank(self, bank: torch.Tensor) -> None:
         self._knn_bank = bank.detach().cpu()
-        self._knn_bank_f32 = self._knn_bank.float()  # converted once, not per prediction
+        # Converted once, not per prediction, and kept where the embeddings are computed.
+        device = getattr(self, "device", torch.device("cpu"))
+        self._knn_bank_f32 = self._knn_bank.float().to(device)
 
     @classmethod
-    def from_artifact(cls, path: str | Path, *, device: str = "cpu") -> "Predictor":
+    def from_artifact(
+        cls, path: str | Path, *, device: str = "cpu", precision: str = "auto"
+    ) -> "Predictor":
         """Load a verified artifact (ArtifactError when anything does not match)."""
         artifact = load_artifact(path)
         meta = artifact.metadata
@@ -148,6 +170,7 @@ class Predictor:
             metadata=meta,
             sha256=artifact.sha256,
             device=device,
+            precision=precision,
         )
 
     @classmethod
@@ -170,24 +193,48 @@ class Predictor:
         """Exactly what the model sees for this image (after resize/crop/pad), as RGB."""
         return self.preprocessing.view(image)
 
-    def iter_outputs(
-        self, images: Sequence[ImageSource], *, batch_size: int = 64
-    ) -> Iterator[BatchOutputs]:
-        """Yield logits and embeddings batch by batch."""
-        prep = self.preprocessing
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
+    def _host_batch(self, views: Sequence[Image.Image]) -> torch.Tensor:
+        """The chunk as one uint8 NxHxWx3 tensor; on CUDA in a reused pinned buffer."""
+        if not self.plan.on_gpu:
+            return torch.from_numpy(stack_views(views))
+        size = self.preprocessing.size
+        buffer = getattr(self._pinned, "buffer", None)
+        if buffer is None or buffer.shape[0] < len(views) or buffer.shape[1:3] != (size, size):
+            buffer = torch.empty((len(views), size, size, 3), dtype=torch.uint8, pin_memory=True)
+            self._pinned.buffer = buffer
+        # Safe to overwrite: the previous chunk's copy finished when its outputs came back.
+        stack_views(views, out=buffer.numpy()[: len(views)])
+        return buffer[: len(views)]
+
+    def _forward(self, rgb: Sequence[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, embeddings) of one chunk as float32 tensors on the model's device."""
+        host = self._host_batch(self.preprocessing.views(rgb))
+        x = self.preprocessing.normalize(host.to(self.device, non_blocking=self.plan.on_gpu))
+        if not self.plan.on_gpu:
+            x = x.contiguous()  # the CPU model runs NCHW, as before
+        with torch.inference_mode(), self.plan.autocast():
+            logits, features = forward_with_features(self.model, x)
+        return logits.float(), features.float()
+
+    def _chunks(
+        self, images: Sequence[ImageSource], batch_size: int | None
+    ) -> Iterator[tuple[list[Image.Image], torch.Tensor, torch.Tensor]]:
+        """(decoded RGB images, logits, embeddings on the device) chunk by chunk."""
+        size = batch_size or self.plan.batch_size
+        for start in range(0, len(images), size):
+            chunk = images[start : start + size]
             rgb = [_load(source, start + i) for i, source in enumerate(chunk)]
-            views = [prep.view(img) for img in rgb]
-            x = prep.batch(views).to(self.device)
-            if self.device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode():
-                logits, features = forward_with_features(self.model, x)
-            yield BatchOutputs(logits.float().cpu().numpy(), features.float().cpu().numpy(), rgb)
+            yield rgb, *self._forward(rgb)
+
+    def iter_outputs(
+        self, images: Sequence[ImageSource], *, batch_size: int | None = None
+    ) -> Iterator[BatchOutputs]:
+        """Yield logits and embeddings batch by batch (the device's batch size by default)."""
+        for rgb, logits, features in self._chunks(images, batch_size):
+            yield BatchOutputs(logits.cpu().numpy(), features.cpu().numpy(), rgb)
 
     def outputs(
-        self, images: Sequence[ImageSource], *, batch_size: int = 64
+        self, images: Sequence[ImageSource], *, batch_size: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(logits N x C, embeddings N x D) for all images."""
         batches = list(self.iter_outputs(images, batch_size=batch_size))
@@ -198,12 +245,16 @@ class Predictor:
             np.concatenate([b.features for b in batches]),
         )
 
-    def features(self, images: Sequence[ImageSource], *, batch_size: int = 64) -> np.ndarray:
+    def features(
+        self, images: Sequence[ImageSource], *, batch_size: int | None = None
+    ) -> np.ndarray:
         """Penultimate-layer embeddings (N x D), for drift monitoring."""
         return self.outputs(images, batch_size=batch_size)[1]
 
-    def scores(self, logits: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, dict]:
-        """Calibrated probabilities and every OOD score for raw outputs."""
+    def scores(
+        self, logits: np.ndarray, features: np.ndarray | torch.Tensor
+    ) -> tuple[np.ndarray, dict]:
+        """Calibrated probabilities and every OOD score (kNN on the bank's device)."""
         probs = softmax(logits, self.temperature)
         k = int(self.ood_config.get("knn_k", ood.DEFAULT_KNN_K))
         scores = {
@@ -214,40 +265,49 @@ class Predictor:
         return probs, scores
 
     def predict(
-        self, images: Sequence[ImageSource], *, batch_size: int = 64
+        self, images: Sequence[ImageSource], *, batch_size: int | None = None
     ) -> list[PredictionResult]:
-        """Predict a batch of images (PIL images, paths or bytes)."""
+        """Predict a batch of images (PIL images, paths or bytes), in chunks of `batch_size`."""
         if isinstance(images, Image.Image | str | bytes | os.PathLike):
             raise TypeError("predict() takes a sequence of images; wrap a single image in a list")
         results: list[PredictionResult] = []
-        for batch in self.iter_outputs(images, batch_size=batch_size):
-            probs, scores = self.scores(batch.logits, batch.features)
-            batch_results = self._results(probs, scores)
-            embeddings = drift.project_embeddings(batch.features).round(5).tolist()
-            for result, embedding, img in zip(batch_results, embeddings, batch.images, strict=True):
-                result.embedding = embedding
-                result.image_stats = image_statistics(img)
-            results.extend(batch_results)
+        for rgb, logits, features in self._chunks(images, batch_size):
+            probs, scores = self.scores(logits.cpu().numpy(), features)
+            features_np = features.cpu().numpy()
+            embeddings = drift.project_embeddings(features_np).round(5).tolist()
+            stats = image_statistics_batch(rgb)
+            results.extend(self._results(probs, scores, embeddings, stats))
         return results
 
-    def _results(self, probs: np.ndarray, scores: dict[str, np.ndarray]) -> list[PredictionResult]:
+    def _results(
+        self,
+        probs: np.ndarray,
+        scores: dict[str, np.ndarray],
+        embeddings: list[list[float]],
+        stats: list[dict[str, float]],
+    ) -> list[PredictionResult]:
         primary = self.ood_config.get("primary_score", ood.DEFAULT_PRIMARY_SCORE)
         threshold = self.ood_thresholds.get(primary)
         labels = self.labels
-        order = np.argsort(-probs, axis=1)[:, :TOP_K]
+        order = np.argsort(-probs, axis=1)[:, :TOP_K].tolist()
+        names = list(scores)
+        score_rows = np.stack([np.asarray(scores[n], dtype=np.float64) for n in names], 1).tolist()
         results = []
-        for i, row in enumerate(probs):
-            row_scores = {name: float(values[i]) for name, values in scores.items()}
-            best = int(order[i, 0])
+        for row, top, score_row, embedding, stat in zip(
+            probs.tolist(), order, score_rows, embeddings, stats, strict=True
+        ):
+            row_scores = dict(zip(names, score_row, strict=True))
             results.append(
                 PredictionResult(
-                    label=labels[best],
-                    confidence=float(row[best]),
-                    probabilities={label: float(p) for label, p in zip(labels, row, strict=True)},
-                    top=[(labels[j], float(row[j])) for j in order[i]],
+                    label=labels[top[0]],
+                    confidence=row[top[0]],
+                    probabilities=dict(zip(labels, row, strict=True)),
+                    top=[(labels[j], row[j]) for j in top],
                     ood_score=row_scores[primary],
                     ood_scores=row_scores,
                     is_ood=threshold is not None and row_scores[primary] > threshold,
+                    embedding=embedding,
+                    image_stats=stat,
                 )
             )
         return results

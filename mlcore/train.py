@@ -26,6 +26,7 @@ from mlcore.callbacks import CancelOnRequest, EpochHistory, Progress, ProgressRe
 from mlcore.data import Record, label_vocab, split_records
 from mlcore.loaders import build_dataloaders
 from mlcore.model import SCHEDULES, TrainConfig, TrainedModel, TrainingCancelled, resolve_device
+from mlcore.precision import autocast_dtype
 from mlcore.predict import Predictor
 
 # TrainConfig, TrainedModel, TrainingCancelled and resolve_device live in mlcore.model (no
@@ -97,9 +98,21 @@ def build_learner(records: Sequence[Record], config: TrainConfig, device: torch.
     learn.logger = _log_recorder
     if config.weights_path:
         nets.load_backbone_weights(learn.model, config.arch, config.weights_path)
-    if device.type == "cuda":
-        learn.to_channelslast()  # also enables fp16 mixed precision
+    use_mixed_precision(learn, device, config.precision)
     return learn
+
+
+def use_mixed_precision(learn, device: torch.device, precision: str) -> None:
+    """On CUDA: channels_last and autocast (bf16 without a loss scaler where the GPU has it,
+    else fp16 with fastai's GradScaler; see `mlcore.precision`). On the CPU: nothing."""
+    if device.type != "cuda":
+        return
+    dtype = autocast_dtype(device, precision)
+    if dtype is None:
+        learn.to_channelslast(use_amp=False)
+    else:
+        learn.to_channelslast(amp_mode="bf16" if dtype == torch.bfloat16 else "fp16")
+    logger.info("train.precision device=%s dtype=%s", device, dtype or "fp32")
 
 
 def find_lr(learn) -> float:
@@ -185,8 +198,14 @@ def train(
 def _analysed_model(model, records, config: TrainConfig, device, history) -> TrainedModel:
     labels = label_vocab(records)
     train_idx, valid_idx = split_records(records, seed=config.seed, valid_pct=config.valid_pct)
+    # fp32 even on a GPU: temperature, OOD thresholds and the kNN bank are the reference that
+    # serving (CPU fp32 by default) is compared with, so they must not carry autocast rounding.
     predictor = Predictor(
-        model, labels=labels, preprocessing=config.preprocessing, device=str(device)
+        model,
+        labels=labels,
+        preprocessing=config.preprocessing,
+        device=str(device),
+        precision="fp32",
     )
     result = analyse(
         predictor,

@@ -34,3 +34,23 @@ def mlcore_markdown(*, about: list[str], table: list[str], note: str) -> str:
     table (its lines) and a closing note, as markdown paragraphs."""
     paragraphs = [f"Command: `{command_line()}`", f"Machine: {machine_summary()}. {about[0]}"]
     return "\n\n".join([*paragraphs, *about[1:], "\n".join(table), note])
+
+
+def bare_forward(
+    model: torch.nn.Module, x: torch.Tensor, *, dtype: torch.dtype | None = None
+) -> Callable[[], object]:
+    """The bare-torch baseline: `model(x)` under inference_mode (and autocast to `dtype`) on
+    an input already normalised and on the model's device; waits for the GPU to finish."""
+    device = x.device
+
+    def run() -> object:
+        with (
+            torch.inference_mode(),
+            torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None),
+        ):
+            out = model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return out
+
+    return run
