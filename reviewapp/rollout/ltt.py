@@ -43,7 +43,7 @@ NEVER = 2.0  # a threshold no confidence reaches: the class stays with people
 
 # Candidate thresholds, fixed before any data: log-spaced in (1 - λ) so the grid is finest near 1.
 GRID: tuple[float, ...] = tuple(
-    sorted({round(1 - step, 5) for step in np.geomspace(1e-4, 0.5, 60)}, reverse=True)
+    sorted({round(1 - float(step), 5) for step in np.geomspace(1e-4, 0.5, 60)}, reverse=True)
 )
 
 
@@ -126,7 +126,7 @@ def class_threshold(
         p = p_value(errors=errors, n=n, epsilon=epsilon)
         if p > level:
             break
-        best = (candidate, n, errors, p)
+        best = (float(candidate), n, errors, p)
     if best is not None:
         threshold, n, errors, p = best
         return ClassThreshold(label, threshold, n, errors, p, level, needed=0)
