@@ -145,6 +145,7 @@ class GateLine:
     threshold: float
     passed: bool
     missing: str
+    target: float = 0.99  # 1 - ε: the agreement the class must be proven above
 
     @property
     def agreed(self) -> int:
@@ -254,6 +255,7 @@ def gate_evaluate(*, policy: Policy, reviews: Iterable[tuple[Scored, str]]) -> G
             threshold=result.threshold,
             passed=result.certified,
             missing=missing_words(result, policy.epsilon),
+            target=1 - policy.epsilon,
         )
         for label, result in results.items()
     ]
