@@ -112,6 +112,8 @@ def arms_all(
         "gate_min_reviews": gate_min_reviews,
         "gate_target_agreement": gate_target,
         "gate_confidence": gate_confidence,
+        "error_budget": 1 - gate_target,  # issue 18: the gates derive from the error budget
+        "error_delta": 1 - gate_confidence,
         "retrain_every_corrections": retrain_every,
         "drift_retrain": True,
     }

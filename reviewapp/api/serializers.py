@@ -173,7 +173,7 @@ class FeedQuerySerializer(serializers.Serializer):
 class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
-        fields = ["slug", "name", "description", "labels", "stage"]
+        fields = ["slug", "name", "description", "labels", "stage", "error_budget", "error_delta"]
 
 
 class DeliverySerializer(serializers.ModelSerializer):

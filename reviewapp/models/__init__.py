@@ -28,7 +28,12 @@ from reviewapp.models.review import (
     TaskStatus,
     Verdict,
 )
-from reviewapp.models.rollout import RolloutEvent, RolloutEventKind
+from reviewapp.models.rollout import (
+    AutomationState,
+    ClassAutomation,
+    RolloutEvent,
+    RolloutEventKind,
+)
 from reviewapp.models.training import RunState, RunTrigger, TrainingRun
 from reviewapp.models.versions import Alias, AliasAssignment, ModelVersion, Prediction
 
@@ -41,6 +46,8 @@ __all__ = [
     "Alias",
     "AliasAssignment",
     "ApiClient",
+    "AutomationState",
+    "ClassAutomation",
     "DecidedBy",
     "Decision",
     "DeliveryState",

@@ -82,12 +82,27 @@ class Project(models.Model):
     traffic_share = models.FloatField(default=0.0, help_text="Share of traffic automated, 0-1.")
     audit_rate = models.FloatField(default=0.05)
     kill_switch = models.BooleanField(default=False)
+    # The error budget (issue 18): solo decisions wrong at most ε of the time, with confidence
+    # 1 - δ. Per-class thresholds, gates, audit rates and demotions derive from these two.
+    error_budget = models.FloatField(
+        default=0.01, help_text="ε: the most the model's solo decisions may be wrong (0-1)."
+    )
+    error_delta = models.FloatField(
+        default=0.05, help_text="δ: the chance the guarantee may fail (confidence 1 - δ)."
+    )
     gate_min_reviews = models.PositiveIntegerField(default=200)
-    gate_target_agreement = models.FloatField(default=0.95)
+    # Derived from the error budget (1 - ε, 1 - δ): kept for the stage gate and older readers.
+    gate_target_agreement = models.FloatField(default=0.99)
     gate_confidence = models.FloatField(default=0.95)
     # Rollout engine (see reviewapp/rollout.py).
     class_thresholds = models.JSONField(
-        default=dict, blank=True, help_text="Per-class confidence thresholds; above 1: never auto."
+        default=dict,
+        blank=True,
+        help_text="Per-class confidence thresholds; above 1: never auto. Derived from the error "
+        "budget by reviewapp.rollout.automation (Learn then Test), not typed by hand.",
+    )
+    class_audit_rates = models.JSONField(
+        default=dict, blank=True, help_text="Per-class audit rates, derived (adaptive)."
     )
     ab_share = models.FloatField(default=0.0, help_text="Share of traffic the challenger acts on.")
     auto_promote_after_hours = models.FloatField(
@@ -154,6 +169,11 @@ class Project(models.Model):
                     "drift_audit_rate",
                     "alert_min_probability",
                 )
+            ),
+            models.CheckConstraint(
+                condition=Q(error_budget__gt=0, error_budget__lt=1)
+                & Q(error_delta__gt=0, error_delta__lt=1),
+                name="project_error_budget_0_1",
             ),
             models.CheckConstraint(
                 condition=Q(clip_frames__gte=1, clip_frames__lte=64, clip_fps__gt=0),

@@ -45,3 +45,47 @@ class RolloutEvent(models.Model):
         if self.pk is not None:
             raise ValueError("RolloutEvent is append-only and cannot be changed")
         super().save(*args, **kwargs)
+
+
+class AutomationState(models.TextChoices):
+    MANUAL = "manual", "With people"
+    AUTOMATED = "automated", "Decided by the model"
+    DEMOTED = "demoted", "Demoted"
+
+
+class ClassAutomation(models.Model):
+    """Whether one model version may decide one class alone, and the evidence for it.
+
+    Keyed by model version: a new champion never inherits another version's thresholds.
+    Written only by ``reviewapp.rollout.automation``.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="automation")
+    model_version = models.ForeignKey(
+        "reviewapp.ModelVersion", on_delete=models.CASCADE, related_name="automation"
+    )
+    label = models.CharField(max_length=100)
+    state = models.CharField(
+        max_length=16, choices=AutomationState.choices, default=AutomationState.MANUAL
+    )
+    threshold = models.FloatField(default=2.0, help_text="Above 1: never automatic.")
+    blind_n = models.PositiveIntegerField(default=0, help_text="Blind labels of this class.")
+    blind_errors = models.PositiveIntegerField(default=0)
+    needed = models.PositiveIntegerField(null=True, blank=True, help_text="More blind labels.")
+    audits = models.PositiveIntegerField(default=0, help_text="Audits since it was automated.")
+    audit_errors = models.PositiveIntegerField(default=0)
+    error_lower = models.FloatField(default=0.0, help_text="Monitor's lower bound on the error.")
+    audit_rate = models.FloatField(default=0.0)
+    since = models.DateTimeField(default=timezone.now, help_text="When it entered its state.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["project", "model_version", "label"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "label"], name="class_automation_one_per_label"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} of v{self.model_version_id}: {self.state}"

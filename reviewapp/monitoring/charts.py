@@ -224,9 +224,10 @@ def confusion_chart(*, labels: list[str], matrix: list[list[int]], title: str) -
 
 
 def gate_chart(*, lines: list, title: str) -> SafeString:
-    """Each gate line's Wilson lower bound (bar) against its target (tick); red when failing."""
+    """Each class's blind agreement (bar) against 1 - ε (tick); green once certified."""
     data = [
-        (line.scope, line.n, line.agreed, line.lower, line.target, line.passed) for line in lines
+        (line.scope, line.n, line.agreed, line.agreement or 0.0, line.target, line.passed)
+        for line in lines
     ]
 
     def draw():
@@ -235,7 +236,7 @@ def gate_chart(*, lines: list, title: str) -> SafeString:
         )
         names = [line.scope for line in lines]
         colors = [COLORS["ok"] if line.passed else COLORS["bad"] for line in lines]
-        axes.barh(names, [line.lower for line in lines], color=colors, height=0.6)
+        axes.barh(names, [line.agreement or 0.0 for line in lines], color=colors, height=0.6)
         for y, line in enumerate(lines):
             axes.plot([line.target, line.target], [y - 0.4, y + 0.4], color="#1d2430", lw=1.2)
             axes.text(1.01, y, f"{line.agreed}/{line.n}", va="center", fontsize=7, color=MUTED)

@@ -33,7 +33,7 @@ def _rollout_panel(project: Project) -> dict[str, Any]:
             title=(
                 f"Gate {gate.stage} → {gate.to_stage}" if gate.to_stage else f"{gate.stage} stage"
             )
-            + ": agreement's Wilson lower bound vs target",
+            + ": blind agreement per class vs 1 − ε (green: certified by Learn then Test)",
         )
         if gate.lines
         else None,

@@ -33,16 +33,23 @@ class ShareForm(forms.Form):
 
 
 class PolicyForm(forms.Form):
-    confidence_threshold = forms.FloatField(min_value=0, max_value=1)
-    class_thresholds = forms.CharField(
-        required=False, help_text="Per class, e.g. '7=0.99, 1=0.97'; above 1: never automatic."
+    error_budget_percent = forms.FloatField(
+        min_value=0.01,
+        max_value=50,
+        label="Error budget ε (%)",
+        help_text="The model's solo decisions may be wrong at most this share of the time.",
+    )
+    confidence_percent = forms.FloatField(
+        min_value=50,
+        max_value=99.99,
+        label="Confidence 1 − δ (%)",
+        help_text="How sure the budget must hold (95%: it fails at most 1 time in 20).",
     )
     ood_threshold = forms.FloatField(required=False)
-    audit_rate = forms.FloatField(min_value=0, max_value=1)
+    audit_rate = forms.FloatField(
+        min_value=0, max_value=1, help_text="The lowest audit rate of automatic decisions."
+    )
     priority_labels = forms.CharField(required=False, help_text="Comma-separated labels.")
-    gate_min_reviews = forms.IntegerField(min_value=1)
-    gate_target_agreement = forms.FloatField(min_value=0, max_value=1)
-    gate_confidence = forms.FloatField(min_value=0.5, max_value=0.9999)
     auto_promote_after_hours = forms.FloatField(required=False, min_value=0)
     alert_top_k = forms.IntegerField(
         min_value=0, help_text="Alert when a priority label is in the top k (0: only first)."
@@ -70,16 +77,11 @@ class PolicyForm(forms.Form):
         """Prefilled with the project's current policy."""
         return cls(
             initial={
-                "confidence_threshold": project.confidence_threshold,
-                "class_thresholds": ", ".join(
-                    f"{k}={v}" for k, v in (project.class_thresholds or {}).items()
-                ),
+                "error_budget_percent": round(project.error_budget * 100, 4),
+                "confidence_percent": round((1 - project.error_delta) * 100, 4),
                 "ood_threshold": project.ood_threshold,
                 "audit_rate": project.audit_rate,
                 "priority_labels": ", ".join(map(str, project.priority_labels or [])),
-                "gate_min_reviews": project.gate_min_reviews,
-                "gate_target_agreement": project.gate_target_agreement,
-                "gate_confidence": project.gate_confidence,
                 "auto_promote_after_hours": project.auto_promote_after_hours,
                 "alert_top_k": project.alert_top_k,
                 "alert_min_probability": project.alert_min_probability,
@@ -88,19 +90,6 @@ class PolicyForm(forms.Form):
                 "alert_escalation_emails": project.alert_escalation_emails,
             }
         )
-
-    def clean_class_thresholds(self) -> dict[str, float]:
-        text = self.cleaned_data.get("class_thresholds") or ""
-        result = {}
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            label, sep, value = part.partition("=")
-            try:
-                result[label.strip()] = float(value)
-            except ValueError:
-                raise forms.ValidationError(f"'{part}' is not label=threshold")
-            if not sep:
-                raise forms.ValidationError(f"'{part}' is not label=threshold")
-        return result
 
     def clean_priority_labels(self) -> list[str]:
         text = self.cleaned_data.get("priority_labels") or ""
@@ -113,8 +102,12 @@ class PolicyForm(forms.Form):
         return ", ".join(email_list(self.cleaned_data.get("alert_escalation_emails") or ""))
 
     def changes(self) -> dict:
-        """The policy fields as rollout.policy_set takes them."""
-        return {k: v for k, v in self.cleaned_data.items() if k != "reason"}
+        """The policy fields as rollout.policy_set takes them (ε and δ as fractions)."""
+        data = dict(self.cleaned_data)
+        data.pop("reason")
+        data["error_budget"] = round(data.pop("error_budget_percent") / 100, 6)
+        data["error_delta"] = round(1 - data.pop("confidence_percent") / 100, 6)
+        return data
 
 
 class ChallengerForm(forms.Form):

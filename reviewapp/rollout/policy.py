@@ -1,5 +1,9 @@
 """The rollout policy as plain data, and the pure decisions made from it: eligibility, gates.
 
+The gate is per class (issue 18): a class may be decided by the model once Learn then Test
+(``reviewapp.rollout.ltt``) certifies a confidence threshold for it under the project's error
+budget; the project may leave a stage once at least one class is certified.
+
 Nothing here touches the database: callers hand in a ``Policy`` (``Policy.from_project``) and the
 evidence rows; ``reviewapp.rollout`` does the writes.
 """
@@ -11,11 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from reviewapp.models import Stage
-from reviewapp.rollout import stats
+from reviewapp.rollout import ltt
 
 STAGE_ORDER = [Stage.SHADOW, Stage.SUPERVISED, Stage.PARTIAL, Stage.AUTOMATED]
 AUTOMATING_STAGES = {Stage.PARTIAL, Stage.AUTOMATED}
-DEMOTION_WINDOW = 200  # the sequential check looks at the latest reviews of this many items
 
 
 def next_stage(stage: str) -> str | None:
@@ -84,9 +87,9 @@ class Policy:
     priority_labels: frozenset[str] = frozenset()
     kill_switch: bool = False
     ab_share: float = 0.0
-    gate_min_reviews: int = 200
-    gate_target: float = 0.95
-    gate_confidence: float = 0.95
+    epsilon: float = 0.01
+    delta: float = 0.05
+    class_audit_rates: Mapping[str, float] = field(default_factory=dict)
     alert_top_k: int = 0
     alert_min_probability: float = 0.5
 
@@ -106,9 +109,11 @@ class Policy:
             priority_labels=frozenset(str(label) for label in project.priority_labels or []),
             kill_switch=project.kill_switch,
             ab_share=project.ab_share,
-            gate_min_reviews=project.gate_min_reviews,
-            gate_target=project.gate_target_agreement,
-            gate_confidence=project.gate_confidence,
+            epsilon=project.error_budget,
+            delta=project.error_delta,
+            class_audit_rates={
+                str(k): float(v) for k, v in (project.class_audit_rates or {}).items()
+            },
             alert_top_k=int(getattr(project, "alert_top_k", 0) or 0),
             alert_min_probability=float(getattr(project, "alert_min_probability", 0.5)),
         )
@@ -130,9 +135,17 @@ class Policy:
                 return PriorityHit(label, "topk", float(probability))
         return None
 
+    def audit_rate_for(self, label: str) -> float:
+        """The audit rate of automatic decisions of this class (adaptive, never below the floor)."""
+        return max(self.audit_rate, self.class_audit_rates.get(label, 0.0))
+
     def threshold_for(self, label: str) -> float:
         """The confidence a prediction of this class needs to be decided by the model."""
         return self.class_thresholds.get(label, self.confidence_threshold)
+
+    def candidate_labels(self) -> list[str]:
+        """Classes that may earn automation: every label but the priority ones."""
+        return [label for label in self.labels if label not in self.priority_labels]
 
     def auto_labels(self) -> list[str]:
         """Classes the model may decide: not priority labels, threshold not above 1."""
@@ -159,54 +172,63 @@ class Policy:
 
 @dataclass(frozen=True)
 class GateLine:
-    """One row of a gate: overall or one class."""
+    """One class of the gate: its blind labels and what Learn then Test made of them."""
 
     scope: str
     n: int
-    agreed: int
-    lower: float
-    target: float
-    minimum: int
+    errors: int
+    threshold: float
     passed: bool
     missing: str
+    target: float = 0.99  # 1 - ε: the agreement the class must be proven above
+
+    @property
+    def agreed(self) -> int:
+        """Blind labels that agreed with the model."""
+        return self.n - self.errors
 
     @property
     def agreement(self) -> float | None:
-        """Observed agreement (None without reviews)."""
+        """Observed agreement (None without labels)."""
         return self.agreed / self.n if self.n else None
 
 
 @dataclass(frozen=True)
 class GateReport:
-    """Whether a project may leave its stage, and the numbers behind it."""
+    """Which classes have earned automation, and whether the project may leave its stage."""
 
     stage: str
     to_stage: str | None
-    confidence: float
+    epsilon: float
+    delta: float
     lines: list[GateLine]
 
     @property
     def passed(self) -> bool:
-        """All lines pass (and there is a stage to go to)."""
-        return self.to_stage is not None and all(line.passed for line in self.lines)
+        """At least one class is certified (and there is a stage to go to)."""
+        return self.to_stage is not None and any(line.passed for line in self.lines)
+
+    @property
+    def certified(self) -> dict[str, float]:
+        """The certified classes and their thresholds."""
+        return {line.scope: line.threshold for line in self.lines if line.passed}
 
     @property
     def missing(self) -> list[str]:
-        """What is still missing, line by line."""
+        """What is still missing, class by class."""
         return [line.missing for line in self.lines if not line.passed]
 
     def evidence(self) -> dict:
         """JSON evidence for the audit log."""
         return {
             "gate": {"stage": self.stage, "to": self.to_stage, "passed": self.passed},
-            "confidence": self.confidence,
+            "error_budget": {"epsilon": self.epsilon, "delta": self.delta},
             "lines": [
                 {
                     "scope": line.scope,
                     "n": line.n,
-                    "agreed": line.agreed,
-                    "lower": round(line.lower, 4),
-                    "target": line.target,
+                    "errors": line.errors,
+                    "threshold": line.threshold if line.passed else None,
                     "passed": line.passed,
                 }
                 for line in self.lines
@@ -214,80 +236,68 @@ class GateReport:
         }
 
 
-def _gate_line(*, scope: str, n: int, agreed: int, minimum: int, policy: Policy) -> GateLine:
-    target, confidence = policy.gate_target, policy.gate_confidence
-    lower = stats.wilson_lower(agreed, n, confidence) if n else 0.0
-    passed = n >= minimum and lower >= target
-    missing = ""
-    if not passed:
-        more = stats.reviews_needed(
-            n=n, agreed=agreed, target=target, confidence=confidence, minimum=minimum
+def missing_words(result: ltt.ClassThreshold, epsilon: float) -> str:
+    """What a class still needs, in a user's words."""
+    if result.certified:
+        return ""
+    if result.needed is None:
+        return (
+            f"class {result.label}: {result.errors} of {result.n} blind labels were wrong, more "
+            f"than {epsilon:.1%}; more of the same cannot pass (retrain the model)"
         )
-        what = "reviews" if scope == "overall" else f"reviews of class {scope}"
-        if more is None:
-            missing = (
-                f"{scope}: agreement {agreed}/{n} is at or below the target {target:.0%}; "
-                "more reviews of the same quality cannot pass (retrain or raise the threshold)"
-            )
-        else:
-            missing = f"~{more} more {what}"
-    return GateLine(
-        scope=scope,
-        n=n,
-        agreed=agreed,
-        lower=lower,
-        target=target,
-        minimum=minimum,
-        passed=passed,
-        missing=missing,
+    return f"class {result.label}: needs ~{result.needed} more blind reviews"
+
+
+def blind_samples(
+    *, policy: Policy, reviews: Iterable[tuple[Scored, str]]
+) -> dict[str, list[ltt.Labelled]]:
+    """Blind (prediction, human label) pairs as LTT samples per predicted class.
+
+    Only predictions the model could decide alone count (in domain, not a priority label):
+    that is the population the thresholds automate. A human label that differs from the
+    prediction (including "out of domain", an empty label) is an error.
+    """
+    per_class: dict[str, list[ltt.Labelled]] = defaultdict(list)
+    for prediction, human_label in reviews:
+        if prediction.label in policy.priority_labels or not policy.in_domain(prediction):
+            continue
+        per_class[prediction.label].append(
+            ltt.Labelled(confidence=prediction.confidence, wrong=prediction.label != human_label)
+        )
+    return per_class
+
+
+def class_thresholds_evaluate(
+    *, policy: Policy, reviews: Iterable[tuple[Scored, str]]
+) -> dict[str, ltt.ClassThreshold]:
+    """Learn then Test on blind reviews, for every class the model may decide."""
+    return ltt.thresholds(
+        labelled=blind_samples(policy=policy, reviews=reviews),
+        labels=policy.candidate_labels(),
+        epsilon=policy.epsilon,
+        delta=policy.delta,
     )
 
 
 def gate_evaluate(*, policy: Policy, reviews: Iterable[tuple[Scored, str]]) -> GateReport:
-    """Evaluate the gate out of the current stage on human-reviewed (prediction, label) pairs.
-
-    Only predictions the model would decide alone count (confident, in domain, not a priority
-    label): that is the population the next stage automates. The overall line needs
-    ``gate_min_reviews`` items; every class the model may decide needs its own Wilson lower bound
-    at or above the target.
-    """
-    per_class: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for prediction, human_label in reviews:
-        if not policy.auto_eligible(prediction):
-            continue
-        counts = per_class[prediction.label]
-        counts[0] += 1
-        counts[1] += int(prediction.label == human_label)
-    n = sum(c[0] for c in per_class.values())
-    agreed = sum(c[1] for c in per_class.values())
+    """The per-class gate out of the current stage, on blind (prediction, human label) pairs."""
+    results = class_thresholds_evaluate(policy=policy, reviews=reviews)
     lines = [
-        _gate_line(
-            scope="overall", n=n, agreed=agreed, minimum=policy.gate_min_reviews, policy=policy
+        GateLine(
+            scope=label,
+            n=result.n,
+            errors=result.errors,
+            threshold=result.threshold,
+            passed=result.certified,
+            missing=missing_words(result, policy.epsilon),
+            target=1 - policy.epsilon,
         )
+        for label, result in results.items()
     ]
-    for label in policy.auto_labels():
-        counts = per_class.get(label, [0, 0])
-        lines.append(
-            _gate_line(scope=label, n=counts[0], agreed=counts[1], minimum=1, policy=policy)
-        )
     return GateReport(
         stage=policy.stage,
         to_stage=next_stage(policy.stage),
-        confidence=policy.gate_confidence,
+        epsilon=policy.epsilon,
+        delta=policy.delta,
         lines=lines,
-    )
-
-
-def demotion_evaluate(
-    *, policy: Policy, agreements: list[bool], window: int = DEMOTION_WINDOW
-) -> stats.SequentialResult | None:
-    """The sequential check on reviewed auto-eligible items, in order (None: nothing to check)."""
-    if policy.stage not in AUTOMATING_STAGES or not agreements:
-        return None
-    return stats.sequential_check(
-        outcomes=agreements,
-        look=len(agreements),
-        target=policy.gate_target,
-        alpha=1 - policy.gate_confidence,
-        window=window,
     )

@@ -96,21 +96,22 @@ def route(
         acting, scored = CHALLENGER, challenger
     if not policy.in_domain(scored):
         return _review(ReviewReason.OUT_OF_DOMAIN, acting)
-    if scored.confidence < policy.threshold_for(scored.label):
+    threshold = policy.threshold_for(scored.label)
+    if threshold > 1:
+        # The class has not earned automation (or was demoted): it stays in shadow, with people.
+        return _review(ReviewReason.SHADOW, acting)
+    if scored.confidence < threshold:
         return _review(ReviewReason.LOW_CONFIDENCE, acting)
     if policy.stage == Stage.PARTIAL and buckets.traffic >= policy.traffic_share:
         return _review(ReviewReason.SUPERVISED, acting)
     if acting == CHAMPION and challenger is not None and challenger.label != prediction.label:
         # A shadowing challenger disagrees: the most informative item for the comparison.
         return _review(ReviewReason.DISAGREEMENT, acting)
-    if buckets.audit < policy.audit_rate:
-        return _review(ReviewReason.AUDIT, acting, probability=policy.audit_rate)
+    audit_rate = policy.audit_rate_for(scored.label)
+    if buckets.audit < audit_rate:
+        return _review(ReviewReason.AUDIT, acting, probability=audit_rate)
     return Route(
-        reason="",
-        priority=0,
-        action=AUTO_ACCEPT,
-        acting=acting,
-        audit_probability=policy.audit_rate,
+        reason="", priority=0, action=AUTO_ACCEPT, acting=acting, audit_probability=audit_rate
     )
 
 

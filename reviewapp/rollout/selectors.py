@@ -20,8 +20,8 @@ from reviewapp.models import (
     RolloutEvent,
     RolloutEventKind,
 )
+from reviewapp.rollout import evidence, stats
 from reviewapp.rollout import policy as rollout_policy
-from reviewapp.rollout import stats
 from reviewapp.rollout.policy import GateReport, Policy, Scored
 
 COMPARISON_CONFIDENCE = 0.95  # two-sided intervals on the comparison page
@@ -57,57 +57,22 @@ def alias_history(*, project: Project) -> list[AliasAssignment]:
     )
 
 
-def reviewed_predictions(
-    *, project: Project, model_version: ModelVersion, since: datetime | None
-) -> list[tuple[Scored, str]]:
-    """(prediction, human label) on human-decided items, in decision order."""
-    rows = Prediction.objects.filter(
-        item__project=project,
-        model_version=model_version,
-        item__outcome__decided_by=DecidedBy.HUMAN,
-    )
-    if since is not None:
-        rows = rows.filter(item__outcome__created_at__gte=since)
-    values = rows.order_by("item__outcome__created_at", "item_id").values_list(
-        "label", "confidence", "is_ood", "ood_score", "item__outcome__label"
-    )
-    return [
-        (Scored(label=label, confidence=conf, is_ood=is_ood, ood_score=ood), human or "")
-        for label, conf, is_ood, ood, human in values
-    ]
-
-
 def gate_report(*, project: Project) -> GateReport:
-    """The gate out of the current stage, for the current champion, on this stage's reviews."""
+    """Which of the champion's classes have earned automation, on all its blind labels.
+
+    Learn then Test on the blind shadow reviews (``reviewapp.rollout.evidence``); a class that
+    was demoted counts as not passing until ``reviewapp.rollout.automation`` re-certifies it.
+    """
     policy = Policy.from_project(project)
     champion = alias_holder(project=project, alias=Alias.CHAMPION)
-    reviews = (
-        reviewed_predictions(
-            project=project, model_version=champion, since=project.stage_entered_at
-        )
-        if champion
-        else []
-    )
-    return rollout_policy.gate_evaluate(policy=policy, reviews=reviews)
+    return rollout_policy.gate_evaluate(policy=policy, reviews=_blind(project, champion))
 
 
-def demotion_agreements(*, project: Project) -> list[bool]:
-    """Agreement on human-reviewed, auto-eligible items of the champion in this stage, in order."""
-    policy = Policy.from_project(project)
-    champion = alias_holder(project=project, alias=Alias.CHAMPION)
-    if champion is None:
+def _blind(project: Project, version: ModelVersion | None) -> list[tuple[Scored, str]]:
+    if version is None:
         return []
-    reviews = reviewed_predictions(
-        project=project, model_version=champion, since=project.stage_entered_at
-    )
-    return [scored.label == human for scored, human in reviews if policy.auto_eligible(scored)]
-
-
-def demotion_status(*, project: Project) -> stats.SequentialResult | None:
-    """The sequential demotion check as it stands now (None outside partial/automated)."""
-    return rollout_policy.demotion_evaluate(
-        policy=Policy.from_project(project), agreements=demotion_agreements(project=project)
-    )
+    rows = evidence.blind_reviews(project=project, model_version=version)
+    return [(scored, human) for scored, human, _ in rows]
 
 
 def auto_accuracy_estimate(*, project: Project) -> stats.IpwEstimate:
@@ -220,16 +185,20 @@ def challenger_comparison(*, project: Project, limit: int = 50) -> Comparison | 
 
 
 def challenger_gate(*, project: Project, challenger: ModelVersion) -> GateReport:
-    """The promotion gate for a challenger: the stage gate, on the challenger's predictions.
+    """The promotion gate for a challenger: Learn then Test on its own predictions.
 
-    Evidence is every human-decided item the challenger predicted (it shadows the champion, so
-    these are the same items the champion is judged on).
+    Evidence is every blind-labelled item the challenger predicted (it shadows the champion, so
+    these are the same items the champion is judged on). Its thresholds are derived from this
+    evidence about it, never inherited from the champion.
     """
     policy = Policy.from_project(project)
-    reviews = reviewed_predictions(project=project, model_version=challenger, since=None)
-    report = rollout_policy.gate_evaluate(policy=policy, reviews=reviews)
+    report = rollout_policy.gate_evaluate(policy=policy, reviews=_blind(project, challenger))
     return GateReport(
-        stage="challenger", to_stage="champion", confidence=report.confidence, lines=report.lines
+        stage="challenger",
+        to_stage="champion",
+        epsilon=report.epsilon,
+        delta=report.delta,
+        lines=report.lines,
     )
 
 

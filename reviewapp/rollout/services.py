@@ -17,13 +17,16 @@ from django.utils import timezone
 
 from reviewapp.models import (
     Alias,
+    ClassAutomation,
     ModelVersion,
     Project,
+    ReviewReason,
     RolloutEvent,
     RolloutEventKind,
     Stage,
 )
 from reviewapp.models.projects import email_list_validate
+from reviewapp.rollout import automation
 from reviewapp.rollout import policy as rollout_policy
 from reviewapp.rollout import selectors as rollout_selectors
 
@@ -77,19 +80,16 @@ def _require_reason(reason: str, what: str) -> str:
 
 
 def _evidence_now(project: Project) -> dict[str, Any]:
-    """The numbers at this moment: the gate, the audited accuracy and the demotion check."""
+    """The numbers at this moment: the per-class gate and the audited accuracy."""
     estimate = rollout_selectors.auto_accuracy_estimate(project=project)
-    check = rollout_selectors.demotion_status(project=project)
     return {
         **rollout_selectors.gate_report(project=project).evidence(),
+        "class_thresholds": dict(project.class_thresholds or {}),
         "auto_accuracy_ipw": {
             "population": estimate.population,
             "audited": estimate.audited,
             "estimate": estimate.estimate,
         },
-        "demotion_check": None
-        if check is None
-        else {"n": check.n, "agreed": check.agreed, "upper": round(check.upper, 4)},
     }
 
 
@@ -169,26 +169,32 @@ def stage_demote(
 
 
 def demotion_check(*, project: Project) -> bool:
-    """Run the sequential check on audited agreement; demote one stage if it is breached."""
-    project.refresh_from_db()
-    result = rollout_selectors.demotion_status(project=project)
-    if result is None or not result.breached:
+    """Recompute the classes (graduate, watch, demote); demote the stage on an overall breach.
+
+    Returns True when the project stage was demoted.
+    """
+    done = automation.classes_recompute(project=project)
+    overall = done.overall
+    if overall is None or not overall.breached or project.stage not in _AUTOMATING:
         return False
     reason = (
-        f"Automatic demotion: audited agreement {result.agreed}/{result.n}, upper bound "
-        f"{result.upper:.3f} is below the target {result.target:.3f} "
-        f"(sequential check, look {result.look}, alpha {result.alpha:.2g})."
+        f"Automatic demotion: {overall.errors} of {overall.audits} audits of automatic decisions "
+        f"were wrong; the lower bound of their error, {overall.lower:.2%}, is above the error "
+        f"budget {overall.epsilon:.2%} (anytime-valid betting test, confidence "
+        f"{1 - overall.alpha:.0%})."
     )
     evidence = {
-        "trigger": "audited_agreement",
-        "look": result.look,
-        "n": result.n,
-        "agreed": result.agreed,
-        "upper": round(result.upper, 4),
-        "alpha": result.alpha,
-        "target": result.target,
+        "trigger": "audited_error",
+        "audits": overall.audits,
+        "errors": overall.errors,
+        "lower": round(overall.lower, 4),
+        "epsilon": overall.epsilon,
+        "alpha": overall.alpha,
     }
     return stage_demote(project=project, reason=reason, evidence=evidence, from_stage=project.stage)
+
+
+_AUTOMATING = rollout_policy.AUTOMATING_STAGES
 
 
 def monitoring_alarm(
@@ -210,9 +216,10 @@ def monitoring_alarm(
 
 
 def decision_observed(*, decision) -> bool:
-    """Called after every human decision: re-run the demotion check where the model acts."""
+    """Called after every human decision: recompute the classes after every audit (the monitor
+    acts at once) and, in batches, after the other decisions (about one in RECOMPUTE_EVERY)."""
     project = decision.task.project
-    if project.stage not in rollout_policy.AUTOMATING_STAGES:
+    if decision.task.reason != ReviewReason.AUDIT and decision.pk % automation.RECOMPUTE_EVERY:
         return False
     return demotion_check(project=project)
 
@@ -277,14 +284,11 @@ def traffic_share_set(*, project: Project, actor, share: float, reason: str) -> 
 
 
 POLICY_FIELDS = (
-    "confidence_threshold",
-    "class_thresholds",
+    "error_budget",
+    "error_delta",
     "ood_threshold",
     "audit_rate",
     "priority_labels",
-    "gate_min_reviews",
-    "gate_target_agreement",
-    "gate_confidence",
     "auto_promote_after_hours",
     "alert_top_k",
     "alert_min_probability",
@@ -292,41 +296,38 @@ POLICY_FIELDS = (
     "alert_oncall_emails",
     "alert_escalation_emails",
 )
+BUDGET_FIELDS = {"error_budget", "error_delta"}
 
 
 def _policy_check(project: Project, changes: dict[str, Any]) -> None:
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
         raise RolloutRefused(f"Not a policy setting: {', '.join(sorted(unknown))}.")
-    for name in (
-        "confidence_threshold",
-        "audit_rate",
-        "gate_target_agreement",
-        "alert_min_probability",
-    ):
-        if name in changes and not 0 <= changes[name] <= 1:
-            raise RolloutRefused(f"{name.replace('_', ' ')} must be between 0 and 1.")
-    if "gate_confidence" in changes and not 0.5 <= changes["gate_confidence"] < 1:
-        raise RolloutRefused("The gate confidence level must be in [0.5, 1).")
-    labels = set(map(str, project.labels))
-    for label, value in (changes.get("class_thresholds") or {}).items():
-        if label not in labels or not 0 <= float(value) <= 2:
-            raise RolloutRefused(f"Class threshold {label}={value} is not valid.")
+    if "audit_rate" in changes and not 0 <= changes["audit_rate"] <= 1:
+        raise RolloutRefused("audit rate must be between 0 and 1.")
+    if "alert_min_probability" in changes and not 0 <= changes["alert_min_probability"] <= 1:
+        raise RolloutRefused("alert min probability must be between 0 and 1.")
+    if "error_budget" in changes and not 0 < changes["error_budget"] <= 0.5:
+        raise RolloutRefused("The error budget ε must be above 0% and at most 50%.")
+    if "error_delta" in changes and not 0 < changes["error_delta"] <= 0.5:
+        raise RolloutRefused("δ must be above 0% and at most 50% (confidence 50% to 100%).")
     for name in ("alert_oncall_emails", "alert_escalation_emails"):
         if name in changes:
             try:
                 email_list_validate(changes[name])
             except ValidationError as exc:
                 raise RolloutRefused(f"{name.replace('_', ' ')}: {exc.messages[0]}.") from None
+    labels = set(map(str, project.labels))
     stray = set(map(str, changes.get("priority_labels") or [])) - labels
     if stray:
         raise RolloutRefused(f"Priority labels not in the project: {', '.join(sorted(stray))}.")
 
 
 def policy_set(*, project: Project, actor, reason: str, **changes: Any) -> dict[str, list]:
-    """Change thresholds, audit rate, priority labels, gate or auto-promotion settings.
+    """Change the error budget, audit rate, OOD threshold, priority labels or auto-promotion.
 
-    Returns {field: [old, new]} of what changed; logged as one threshold event.
+    Returns {field: [old, new]} of what changed; logged as one threshold event. A new error
+    budget voids every class's certification: the classes are re-derived from the evidence.
     """
     reason = _require_reason(reason, "A policy change")
     _policy_check(project, changes)
@@ -337,7 +338,15 @@ def policy_set(*, project: Project, actor, reason: str, **changes: Any) -> dict[
             return {}
         for name, (_, new) in diff.items():
             setattr(locked, name, new)
-        locked.save(update_fields=list(diff))
+        fields = list(diff)
+        if BUDGET_FIELDS & set(diff):
+            # The old knobs, derived: the agreement target and confidence the holdout check and
+            # the dashboard still read.
+            locked.gate_target_agreement = 1 - locked.error_budget
+            locked.gate_confidence = 1 - locked.error_delta
+            fields += ["gate_target_agreement", "gate_confidence"]
+            ClassAutomation.objects.filter(project=locked).delete()
+        locked.save(update_fields=fields)
         _event(
             project=locked,
             kind=RolloutEventKind.THRESHOLD,
@@ -348,6 +357,8 @@ def policy_set(*, project: Project, actor, reason: str, **changes: Any) -> dict[
             evidence={"changes": diff, **_evidence_now(locked)},
         )
     project.refresh_from_db()
+    if BUDGET_FIELDS & set(diff):
+        automation.classes_recompute(project=project)
     return diff
 
 
@@ -374,7 +385,7 @@ def auto_promote_check(*, project: Project) -> str | None:
 
 
 def project_check(*, project: Project) -> dict[str, Any]:
-    """The periodic check: sequential demotion check, then optional automatic promotion."""
+    """The periodic check: classes recomputed (graduate, demote), then optional promotion."""
     demoted = demotion_check(project=project)
     promoted = None if demoted else auto_promote_check(project=project)
     return {"project": project.slug, "demoted": demoted, "promoted": promoted}

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from reviewapp.accounts import permissions
 from reviewapp.models import Alias, ModelVersion, Project
 from reviewapp.rollout import champion as rollout_champion
+from reviewapp.rollout import evidence as rollout_evidence
 from reviewapp.rollout import selectors as rollout_selectors
 from reviewapp.rollout import services as rollout
 from reviewapp.rollout.forms import (
@@ -87,16 +88,20 @@ def _as_of(text: str) -> datetime | None:
 
 @require_GET
 def rollout_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
-    """Stage, gate numbers, audited accuracy, demotion check, controls and the audit log."""
+    """Error budget, per-class automation, audited accuracy, controls and the audit log."""
     project = _admin_project(request, slug)
     as_of = _as_of(request.GET.get("as_of", ""))
+    champion = rollout_selectors.alias_holder(project=project, alias=Alias.CHAMPION)
     context = {
         "project": project,
         "gate": rollout_selectors.gate_report(project=project),
+        "classes": rollout_evidence.class_table(project=project, model_version=champion),
+        "cost": rollout_evidence.audit_cost(project=project, model_version=champion),
+        "epsilon_percent": f"{project.error_budget * 100:g}",
+        "confidence_percent": f"{(1 - project.error_delta) * 100:g}",
         "estimate": rollout_selectors.auto_accuracy_estimate(project=project),
-        "check": rollout_selectors.demotion_status(project=project),
         "demotion": rollout_selectors.last_automatic_demotion(project=project),
-        "champion": rollout_selectors.alias_holder(project=project, alias=Alias.CHAMPION),
+        "champion": champion,
         "challenger": rollout_selectors.alias_holder(project=project, alias=Alias.CHALLENGER),
         "timeline": rollout_selectors.rollout_timeline(project=project),
         "aliases": rollout_selectors.alias_history(project=project),
@@ -148,7 +153,7 @@ def rollout_traffic(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 def rollout_policy(request: HttpRequest, slug: str) -> HttpResponse:
-    """Change thresholds, audit rate, priority labels and gate parameters."""
+    """Change the error budget, audit rate, OOD threshold, priority labels, auto-promotion."""
 
     def policy(project: Project, form: PolicyForm) -> str:
         changed = rollout.policy_set(

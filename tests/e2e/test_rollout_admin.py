@@ -1,11 +1,13 @@
-"""A rollout admin promotes through a passing gate, is refused by a failing one, flips the kill
-switch; a reviewer cannot reach these controls. Real browser, real server."""
+"""A rollout admin reads the error budget and the per-class table, watches a class graduate
+after blind reviews, promotes through a passing gate, is refused by a failing one, flips the
+kill switch; a reviewer cannot reach these controls. Real browser, real server."""
 
 import pytest
 
 from reviewapp.intake import prediction_service
 from reviewapp.models import Alias, Prediction, RolloutEvent, Stage
 from reviewapp.review import services as queues
+from reviewapp.rollout import services as rollout
 from reviewapp.rollout import versions
 from tests.factories import (
     ItemFactory,
@@ -39,10 +41,8 @@ def _reviewed(project, version, reviewer, n, label):
 @pytest.fixture
 def rollout_project(live_server):
     project = ProjectFactory(
-        gate_min_reviews=20,
-        gate_target_agreement=0.8,
-        gate_confidence=0.9,
-        confidence_threshold=0.9,
+        error_budget=0.1,
+        error_delta=0.2,  # classes 0 and 1, each tested at 0.1: 22 clean blind labels certify
         priority_labels=[str(d) for d in range(2, 10)],
     )
     version = ModelVersionFactory(project=project)
@@ -50,8 +50,9 @@ def rollout_project(live_server):
     reviewer = ReviewerFactory(username="rita")
     project.reviewers.add(reviewer)
     RolloutAdminFactory(username="ada")
-    _reviewed(project, version, reviewer, 20, "0")
-    _reviewed(project, version, reviewer, 20, "1")
+    _reviewed(project, version, reviewer, 12, "0")
+    _reviewed(project, version, reviewer, 5, "1")
+    rollout.project_check(project=project)  # what the beat's reviewapp.rollout_check does
     return project, version, reviewer
 
 
@@ -63,21 +64,41 @@ def _log_in(page, live_server, username):
     page.wait_for_selector("text=Projects")
 
 
-def test_admin_promotes_is_refused_then_kills(page, live_server, rollout_project):
+def _row(page, label):
+    return page.locator(f"#class-table tr[data-class='{label}']")
+
+
+def test_a_class_graduates_after_blind_reviews_then_admin_promotes_and_kills(
+    page, live_server, rollout_project
+):
     project, version, reviewer = rollout_project
     _log_in(page, live_server, "ada")
     page.goto(f"{live_server.url}/projects/{project.slug}/")
     page.click("#rollout-link")
-    assert page.inner_text("#gate-status") == "passes"
-    page.fill("#promote-form input[name=reason]", "shadow gate passed")
-    page.click("#promote")
-    page.wait_for_selector("text=Promoted to supervised.")
-    assert page.get_attribute("#stage", "data-stage") == "supervised"
-    # The supervised stage starts with no evidence: its gate fails and promotion is refused.
+    words = page.inner_text("#error-budget-words")
+    assert words == (
+        "The model's solo decisions may be wrong at most 10% of the time, with 80% confidence."
+    )
+    assert _row(page, "0").get_attribute("data-state") == "manual"
+    assert "needs ~10 more blind reviews" in _row(page, "0").inner_text()
+    assert "needs ~17 more blind reviews" in _row(page, "1").inner_text()
     assert page.inner_text("#gate-status") == "does not pass"
-    assert "more reviews" in page.inner_text("#gate")
     page.click("#promote")
     page.wait_for_selector("text=The gate does not pass")
+    # Ten more blind reviews of class 0, then the periodic check: class 0 graduates alone.
+    _reviewed(project, version, reviewer, 10, "0")
+    rollout.project_check(project=project)
+    page.reload()
+    assert _row(page, "0").get_attribute("data-state") == "automated"
+    assert _row(page, "0").locator(".blind-n").inner_text() == "22"
+    assert _row(page, "0").locator(".threshold").inner_text() != "—"
+    assert "nothing" in _row(page, "0").locator(".needs").inner_text()
+    assert _row(page, "1").get_attribute("data-state") == "manual"
+    assert "Class 0 earned automation" in page.inner_text("#timeline")
+    assert page.inner_text("#gate-status") == "passes"
+    page.fill("#promote-form input[name=reason]", "class 0 earned it")
+    page.click("#promote")
+    page.wait_for_selector("text=Promoted to supervised.")
     assert page.get_attribute("#stage", "data-stage") == "supervised"
     page.fill("#kill-switch-form input[name=reason]", "bad batch from camera 3")
     page.click("#kill-switch")
@@ -87,7 +108,7 @@ def test_admin_promotes_is_refused_then_kills(page, live_server, rollout_project
     project.refresh_from_db()
     assert project.stage == Stage.SHADOW and project.kill_switch
     assert list(
-        RolloutEvent.objects.filter(project=project)
+        RolloutEvent.objects.filter(project=project, actor__isnull=False)
         .order_by("created_at")
         .values_list("kind", "actor_label")
     )[-2:] == [("stage", "ada"), ("kill_switch", "ada")]

@@ -168,3 +168,38 @@ def test_the_challenger_acts_on_its_sticky_ab_share():
         for k in KEYS[:5000]
     ]
     assert abs(acting.count(routing.CHALLENGER) / len(acting) - 0.3) < 0.03
+
+
+def test_one_class_is_automated_while_another_stays_with_people_blind():
+    # As reviewapp.rollout.automation leaves them: class 3 earned a threshold, class 5 did not.
+    policy = _policy(
+        stage=Stage.AUTOMATED,
+        class_thresholds={"3": 0.97, "5": 2.0},
+        class_audit_rates={"3": 0.25},
+        audit_rate=0.02,
+    )
+    routes = {
+        label: [
+            routing.route(
+                prediction=Scored(label=label, confidence=0.999),
+                policy=policy,
+                buckets=routing.Buckets.of(project_id=4, key=k),
+            )
+            for k in KEYS[:4000]
+        ]
+        for label in ("3", "5")
+    }
+    automated = [r for r in routes["3"] if r.auto_accept]
+    audited = [r for r in routes["3"] if r.reason == ReviewReason.AUDIT]
+    assert abs(len(audited) / 4000 - 0.25) < 0.03  # the class's own (adaptive) audit rate
+    assert len(automated) + len(audited) == 4000
+    assert all(r.audit_probability == 0.25 for r in automated + audited)
+    # Class 5 never goes to the model, however confident; it stays in shadow for more evidence.
+    assert not any(r.auto_accept for r in routes["5"])
+    assert {r.reason for r in routes["5"]} == {ReviewReason.SHADOW}
+    below = routing.route(
+        prediction=Scored(label="3", confidence=0.96),
+        policy=policy,
+        buckets=routing.Buckets(traffic=0.1, audit=0.9, ab=0.9),
+    )
+    assert below.reason == ReviewReason.LOW_CONFIDENCE
