@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reviewapp', '0010_alerts'),
-        ('reviewapp', '0010_earned'),
+        ("reviewapp", "0010_alerts"),
+        ("reviewapp", "0010_earned"),
     ]
 
-    operations = [
-    ]
+    operations = []
