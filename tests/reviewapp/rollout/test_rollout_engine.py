@@ -357,6 +357,9 @@ def test_admin_pages_show_gate_numbers_and_controls_work(setup):
             "error_budget_percent": "2",
             "confidence_percent": "95",
             "audit_rate": "0.05",
+            "alert_top_k": "0",
+            "alert_min_probability": "0.5",
+            "alert_deadline_minutes": "10",
             "reason": "tighter",
         },
     )
