@@ -20,6 +20,7 @@ from reviewapp.models import (
     TaskStatus,
     Verdict,
 )
+from reviewapp.rollout.routing import suggestion_visible
 
 
 def queue_counts(*, project: Project) -> dict[str, int]:
@@ -30,6 +31,17 @@ def queue_counts(*, project: Project) -> dict[str, int]:
         .annotate(n=Count("id"))
     )
     return {row["reason"]: row["n"] for row in rows}
+
+
+def desk_queue_counts(*, project: Project) -> dict[str, int]:
+    """queue_counts() as reviewers see them: in a blind stage, priority tasks count as shadow
+    ones, since "priority 3 waiting" would tell the reviewer what the model guessed."""
+    counts = queue_counts(project=project)
+    if not suggestion_visible(stage=project.stage, kill_switch=project.kill_switch):
+        hidden = counts.pop(ReviewReason.PRIORITY, 0)
+        if hidden:
+            counts[ReviewReason.SHADOW] = counts.get(ReviewReason.SHADOW, 0) + hidden
+    return counts
 
 
 def project_summary(*, project: Project) -> dict[str, int]:
@@ -89,9 +101,16 @@ def reviewer_stats(*, project: Project, reviewer) -> dict[str, float | int | Non
     }
 
 
-def task_payload(task: ReviewTask, *, show_suggestion: bool) -> dict:
+def _blind(project: Project, reason: str) -> bool:
+    return not suggestion_visible(
+        stage=project.stage, kill_switch=project.kill_switch, reason=reason
+    )
+
+
+def task_payload(task: ReviewTask, *, project: Project) -> dict:
     """What the desk needs to show one task (image URLs, suggestion when visible)."""
     item, prediction = task.item, task.prediction
+    show_suggestion = not _blind(project, task.reason)
     suggestion = None
     if show_suggestion and prediction is not None:
         suggestion = (prediction.label, prediction.confidence, prediction.probabilities)
@@ -103,6 +122,7 @@ def task_payload(task: ReviewTask, *, show_suggestion: bool) -> dict:
         width=item.width,
         height=item.height,
         suggestion=suggestion,
+        blind=not show_suggestion,
         clip=_clip_payload(
             item_id=item.pk,
             kind=item.kind,
@@ -113,13 +133,14 @@ def task_payload(task: ReviewTask, *, show_suggestion: bool) -> dict:
     )
 
 
-def task_payload_from_row(row: tuple | None, *, show_suggestion: bool) -> dict | None:
+def task_payload_from_row(row: tuple | None, *, project: Project) -> dict | None:
     """task_payload() from a row of queue_sql.PAYLOAD's columns (None for None): the desk's
     claim returns this row, so the next task costs no ORM query."""
     if row is None:
         return None
     task_id, reason, item_id, width, height, label, confidence, probabilities, is_ood = row[:9]
     kind, image_format, clip, frames = row[9:]
+    show_suggestion = not _blind(project, reason)
     suggestion = None
     if show_suggestion and label is not None:
         suggestion = (label, confidence, _json(probabilities), bool(is_ood))
@@ -130,6 +151,7 @@ def task_payload_from_row(row: tuple | None, *, show_suggestion: bool) -> dict |
         width=width,
         height=height,
         suggestion=suggestion,
+        blind=not show_suggestion,
         clip=_clip_payload(
             item_id=item_id,
             kind=kind,
@@ -176,8 +198,13 @@ def _payload(
     width: int,
     height: int,
     suggestion: tuple | None,
+    blind: bool,
     clip: dict | None = None,
 ) -> dict:
+    if blind and reason == ReviewReason.PRIORITY:
+        # A "Priority alert" caption gives the hidden guess away (issue 18): a blind reviewer
+        # sees the task as one more shadow item.
+        reason = ReviewReason.SHADOW
     payload = {
         "id": task_id,
         "item_id": item_id,
@@ -189,6 +216,7 @@ def _payload(
         "reason": reason,
         "reason_display": ReviewReason(reason).label,
         "suggestion": None,
+        "blind": blind,
         "clip": clip,
     }
     if suggestion is not None:
