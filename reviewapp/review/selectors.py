@@ -118,6 +118,7 @@ def task_payload(task: ReviewTask, *, project: Project) -> dict:
     return _payload(
         task_id=task.pk,
         reason=task.reason,
+        detail=task.detail,
         item_id=item.pk,
         width=item.width,
         height=item.height,
@@ -139,7 +140,7 @@ def task_payload_from_row(row: tuple | None, *, project: Project) -> dict | None
     if row is None:
         return None
     task_id, reason, item_id, width, height, label, confidence, probabilities, is_ood = row[:9]
-    kind, image_format, clip, frames = row[9:]
+    kind, image_format, clip, frames, detail = row[9:]
     show_suggestion = not _blind(project, reason)
     suggestion = None
     if show_suggestion and label is not None:
@@ -147,6 +148,7 @@ def task_payload_from_row(row: tuple | None, *, project: Project) -> dict | None
     return _payload(
         task_id=task_id,
         reason=reason,
+        detail=detail or "",
         item_id=item_id,
         width=width,
         height=height,
@@ -194,6 +196,7 @@ def _payload(
     *,
     task_id: int,
     reason: str,
+    detail: str,
     item_id: int,
     width: int,
     height: int,
@@ -214,7 +217,7 @@ def _payload(
         "height": height,
         "small": width < 256,
         "reason": reason,
-        "reason_display": ReviewReason(reason).label,
+        "reason_display": ReviewReason(reason).label + (f": {detail}" if detail else ""),
         "suggestion": None,
         "blind": blind,
         "clip": clip,
