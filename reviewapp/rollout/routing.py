@@ -124,15 +124,16 @@ def route(
     )
 
 
-# Tasks decided blind in every stage: their labels calibrate and audit the model (issue 18).
-BLIND_REASONS = frozenset({ReviewReason.SHADOW, ReviewReason.AUDIT})
+# Tasks decided blind in every stage: random audits estimate the accuracy of the model's solo
+# decisions, and a reviewer who sees the guess is anchored to it (issue 18).
+BLIND_REASONS = frozenset({ReviewReason.AUDIT})
 
 
 def suggestion_visible(*, stage: str, kill_switch: bool, reason: str = "") -> bool:
-    """Whether the reviewer may see the model's guess on a task.
+    """Whether the reviewer may see the model's guess on a task: never in the shadow stage (or
+    under the kill switch), never on an audit sample in any stage.
 
-    Never in the shadow stage (or under the kill switch), and never on a shadow or audit task
-    in any stage: those labels estimate the model's accuracy, and a reviewer who sees the guess
-    is anchored to it (issue 18).
+    A shadow task still open after a promotion shows the guess like the stage does; its decision
+    then records suggestion_shown and no longer counts as a blind label (rollout.evidence).
     """
     return not (kill_switch or stage == Stage.SHADOW or reason in BLIND_REASONS)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from reviewapp.models import Prediction, ReviewReason, Stage
+from reviewapp.models import Prediction, Project, ReviewReason, Stage
 from reviewapp.review import services as queues
 from reviewapp.rollout.evidence import blind_labels
 from tests.factories import (
@@ -27,12 +27,17 @@ def _decided(project, version, reason, *, said, human, p=None, verdict="correct"
 
 @pytest.fixture
 def project():
-    return ProjectFactory(stage=Stage.AUTOMATED)
+    return ProjectFactory(stage=Stage.SHADOW)
+
+
+def _stage(project, stage):
+    Project.objects.filter(pk=project.pk).update(stage=stage)
 
 
 def test_selected_samples_and_seen_suggestions_are_left_out_and_weights_are_kept(project):
     v1 = ModelVersionFactory(project=project)
     shadow = _decided(project, v1, ReviewReason.SHADOW, said="3", human="3")
+    _stage(project, Stage.AUTOMATED)  # the suggestion is shown from now on, except on audits
     audit = _decided(project, v1, ReviewReason.AUDIT, said="3", human="5", p=0.25)
     ood = _decided(project, v1, ReviewReason.AUDIT, said="4", human="", p=0.5, verdict="ood")
     for reason in (
@@ -41,6 +46,7 @@ def test_selected_samples_and_seen_suggestions_are_left_out_and_weights_are_kept
         ReviewReason.PRIORITY,
         ReviewReason.SUPERVISED,  # the reviewer saw the suggestion
         ReviewReason.DISAGREEMENT,
+        ReviewReason.SHADOW,  # left over from the shadow stage, decided with the guess shown
     ):
         _decided(project, v1, reason, said="3", human="3")
     rows = blind_labels(project=project)
@@ -68,8 +74,9 @@ def test_a_challenger_is_judged_on_the_same_blind_items_with_its_own_predictions
         ModelVersionFactory(project=project),
     )
     a = _decided(project, champion, ReviewReason.SHADOW, said="3", human="5")
-    b = _decided(project, champion, ReviewReason.AUDIT, said="3", human="3", p=0.5)
     _decided(project, champion, ReviewReason.SHADOW, said="1", human="1")  # no challenger view
+    _stage(project, Stage.AUTOMATED)
+    b = _decided(project, champion, ReviewReason.AUDIT, said="3", human="3", p=0.5)
     for pred, label in ((a, "5"), (b, "8")):
         Prediction.objects.create(
             item_id=pred.item_id,

@@ -32,7 +32,7 @@ def test_mcnemar_refuses_a_small_but_consistent_loss_within_the_tolerance():
     # one-sided exact McNemar p = 0.5**8 = 0.0039.
     verdict = holdout_check(_holdout(1000, 972, 980, candidate_only=0, champion_only=8))
     assert not verdict.allowed and "McNemar" in verdict.message
-    assert verdict.evidence["mcnemar_p_worse"] == pytest.approx(0.5**8, rel=1e-6)
+    assert verdict.evidence["mcnemar_p_worse"] == pytest.approx(0.5**8, abs=1e-6)
 
 
 def test_a_tie_within_noise_and_a_better_challenger_pass():
