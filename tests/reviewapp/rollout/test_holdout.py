@@ -1,6 +1,7 @@
 """The frozen-holdout check: a challenger worse than the champion there is never promoted."""
 
 import pytest
+from django.urls import reverse
 
 from reviewapp.models import Alias, RunState, RunTrigger, TrainingRun
 from reviewapp.rollout import champion as rollout_champion
@@ -86,3 +87,19 @@ def test_champion_promote_lets_a_better_challenger_through_with_the_evidence_log
     assert versions.champion_of(project) == better
     event = project.events.order_by("-created_at", "-pk").first()
     assert event.evidence["holdout"]["candidate_only"] == 14
+
+
+@pytest.mark.django_db
+def test_the_rollout_page_says_why_a_worse_challenger_was_refused(client):
+    project, admin = ProjectFactory(), RolloutAdminFactory()
+    champion = ModelVersionFactory(project=project)
+    versions.alias_set(project=project, alias=Alias.CHAMPION, model_version=champion, reason="t")
+    _challenger_with_holdout(project, admin, _holdout(300, 270, 290, 3, 23))
+    client.force_login(admin)
+    page = client.post(
+        reverse("rollout-champion-promote", args=[project.slug]),
+        {"override_reason": "ship it"},
+        follow=True,
+    ).content.decode()
+    assert "Promotion refused: on the frozen holdout the challenger is right on 270/300" in page
+    assert versions.champion_of(project) == champion
