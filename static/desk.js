@@ -8,6 +8,8 @@
   if (!desk || !form) { return; }
   var $ = function (id) { return document.getElementById(id); };
   var endpoints = JSON.parse($("desk-endpoints").textContent);
+  // Blindness is per task: the shadow stage and audit samples hide the model's guess (the
+  // server leaves it out of their JSON); the page's flag covers the first task only.
   var blind = desk.getAttribute("data-blind") === "1";
   var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
   var current = JSON.parse($("desk-task").textContent);
@@ -102,6 +104,7 @@
     $("item").setAttribute("data-task", task ? String(task.id) : "");
     if (!task) { return; }
     var image = $("item-image");
+    blind = task.blind !== false;
     renderClip(task);
     if (!(task.clip && task.clip.playable)) { image.src = task.image_url; }
     image.classList.toggle("pixelated", task.small);
@@ -110,6 +113,8 @@
       (task.small ? " — small image, shown enlarged with visible pixels" : "") +
       " · " + task.reason_display;
     $("task-id").value = String(task.id);
+    desk.setAttribute("data-blind", blind ? "1" : "0");
+    $("blind-note").hidden = !blind;
     renderSuggestion(task.suggestion);
     shownAt = performance.now();
   }

@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from reviewapp import jobs, ml
-from reviewapp.intake import outbox
+from reviewapp.intake import domain, outbox
 from reviewapp.models import (
     DecidedBy,
     DriftSample,
@@ -170,6 +170,7 @@ def prediction_route(
         challenger=rollout_policy.Scored.of(challenger_prediction)
         if challenger_prediction
         else None,
+        looks=domain.looks_of(prediction),
     )
     acting = challenger_prediction if decision.acting == routing.CHALLENGER else prediction
     if decision.auto_accept:
@@ -186,6 +187,7 @@ def prediction_route(
                     "prediction": acting,
                     "priority": decision.priority,
                     "audit_probability": decision.audit_probability,
+                    "detail": decision.detail[:200],
                     "status": TaskStatus.OPEN,
                 },
             )

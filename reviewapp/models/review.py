@@ -55,6 +55,9 @@ class ReviewTask(models.Model):
     audit_probability = models.FloatField(
         null=True, blank=True, help_text="For audit samples: the probability of being sampled."
     )
+    detail = models.CharField(
+        max_length=200, blank=True, default="", help_text="Why, in one line (the domain guard's)."
+    )
     status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
     claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

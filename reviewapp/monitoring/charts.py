@@ -135,7 +135,7 @@ def rate_chart(
                 markersize=3,
                 color=color,
                 linewidth=1.5,
-                label=f"{label} (n={sum(p.n for p in shown)})",
+                label=f"{label} (n={sum(p.n for p in shown):.0f})",
             )
         if target is not None:
             axes.axhline(

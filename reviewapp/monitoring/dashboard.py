@@ -49,7 +49,7 @@ def _quality_panel(project: Project, window: ds.Window) -> dict[str, Any]:
     return {
         "automation": ds.totals(automation),
         "agreement": ds.totals(agreement),
-        "audited": ds.totals(audited),
+        "audited": ds.audited_accuracy_total(project=project, window=window),
         "automation_chart": charts.rate_chart(
             name="automation",
             title="Automation rate (share decided by the model), 95% Wilson band",
@@ -58,9 +58,9 @@ def _quality_panel(project: Project, window: ds.Window) -> dict[str, Any]:
         ),
         "accuracy_chart": charts.rate_chart(
             name="accuracy",
-            title="Model vs reviewers, 95% Wilson bands",
+            title="Model vs reviewers, 95% Wilson bands (audits weighted by 1 / audit rate)",
             bucket=window.bucket,
-            series={"audited accuracy": audited, "agreement, all reviews": agreement},
+            series={"weighted audited accuracy": audited, "agreement, all reviews": agreement},
             target=project.gate_target_agreement,
         ),
     }

@@ -11,7 +11,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
@@ -66,11 +79,12 @@ class Window:
 
 @dataclass(frozen=True)
 class RatePoint:
-    """k of n in one bucket, with a two-sided Wilson interval."""
+    """k of n in one bucket, with a two-sided Wilson interval (weighted series: effective
+    counts, floats)."""
 
     at: datetime
-    n: int
-    k: int
+    n: float
+    k: float
     low: float
     high: float
 
@@ -80,7 +94,7 @@ class RatePoint:
         return self.k / self.n if self.n else None
 
     @classmethod
-    def of(cls, at: datetime, k: int, n: int) -> RatePoint:
+    def of(cls, at: datetime, k: float, n: float) -> RatePoint:
         """From counts."""
         z = stats.z_one_sided(1 - (1 - INTERVAL_CONFIDENCE) / 2)
         low, high = stats.wilson_interval(k, n, z) if n else (0.0, 1.0)
@@ -169,10 +183,46 @@ def agreement_series(*, project: Project, window: Window) -> list[RatePoint]:
     return _rate_series(_reviewed_with_suggestion(project), window=window, hit=AGREED)
 
 
+def _audits(project: Project) -> QuerySet[Outcome]:
+    return _reviewed_with_suggestion(project).filter(
+        decision__task__reason=ReviewReason.AUDIT, audit_probability__gt=0
+    )
+
+
+# Horvitz-Thompson weights 1/p of audited items (https://doi.org/10.1080/01621459.1952.10483446):
+# the weighted hits, the weights and their squares, for a Hajek ratio and Kish's effective size.
+_WEIGHT = Value(1.0, output_field=FloatField()) / F("audit_probability")
+_WEIGHTED = {
+    "hits": Sum(Case(When(AGREED, then=_WEIGHT), default=Value(0.0), output_field=FloatField())),
+    "weights": Sum(_WEIGHT, output_field=FloatField()),
+    "squares": Sum(_WEIGHT * _WEIGHT, output_field=FloatField()),
+}
+
+
+def _weighted_point(at: datetime, row: dict | None) -> RatePoint:
+    """The Hajek estimate sum(y/p) / sum(1/p), drawn as k of n effective items (Kish's n_eff =
+    (sum w)^2 / sum w^2), so the Wilson band widens when a few rare audits carry the weight."""
+    if not row or not row.get("weights"):
+        return RatePoint.of(at, 0, 0)
+    rate = row["hits"] / row["weights"]
+    effective = row["weights"] ** 2 / row["squares"]
+    return RatePoint.of(at, rate * effective, effective)
+
+
 def audited_accuracy_series(*, project: Project, window: Window) -> list[RatePoint]:
-    """Accuracy of the model on audit samples (items it would have decided alone)."""
-    audits = _reviewed_with_suggestion(project).filter(decision__task__reason=ReviewReason.AUDIT)
-    return _rate_series(audits, window=window, hit=AGREED)
+    """Weighted accuracy of the model on audit samples (items it would have decided alone).
+
+    Audit rates change (drift alarms raise them), so each audit weighs 1 / its audit
+    probability: an unweighted share would over-represent the periods audited most.
+    """
+    counts = _by_bucket(_audits(project), window=window, field="created_at", **_WEIGHTED)
+    return [_weighted_point(at, counts.get(at)) for at in window.starts()]
+
+
+def audited_accuracy_total(*, project: Project, window: Window) -> RatePoint:
+    """audited_accuracy_series() over the whole window, as one weighted estimate."""
+    row = _audits(project).filter(created_at__gte=window.start).aggregate(**_WEIGHTED)
+    return _weighted_point(window.end, row)
 
 
 def queue_depth_series(*, project: Project, window: Window) -> list[CountPoint]:

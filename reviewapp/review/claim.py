@@ -32,7 +32,7 @@ from reviewapp.review import quality as review_quality
 # query with the task's id, reason, item_id and prediction_id.
 _PAYLOAD_FROM = """
 SELECT t.id, t.reason, i.id, i.width, i.height, p.label, p.confidence, p.probabilities, p.is_ood,
-       i.kind, i.image_format, i.clip, p.frames
+       i.kind, i.image_format, i.clip, p.frames, t.detail
 FROM {tasks} t JOIN reviewapp_item i ON i.id = t.item_id
 LEFT JOIN reviewapp_prediction p ON p.id = t.prediction_id
 """
@@ -56,7 +56,7 @@ PAYLOAD = _PAYLOAD_FROM.format(tasks="reviewapp_reviewtask") + "WHERE t.id = %s"
 # per connection instead of on every call.
 _CLAIM_WITH = """
 WITH mine AS (
-    SELECT t.id, t.reason, t.item_id, t.prediction_id FROM reviewapp_reviewtask t
+    SELECT t.id, t.reason, t.item_id, t.prediction_id, t.detail FROM reviewapp_reviewtask t
     WHERE t.project_id = %(project)s AND t.status = {claimed}
       AND t.claimed_by_id = %(reviewer)s AND t.lease_expires_at >= %(now)s
       AND NOT (t.id = ANY(%(holding)s))
@@ -83,7 +83,7 @@ WITH mine AS (
         LIMIT 1
         FOR UPDATE OF t SKIP LOCKED
     ) AND NOT EXISTS (SELECT 1 FROM mine)
-    RETURNING id, reason, item_id, prediction_id
+    RETURNING id, reason, item_id, prediction_id, detail
 ), chosen AS (
     SELECT * FROM mine UNION ALL SELECT * FROM claimed
 )"""

@@ -20,6 +20,7 @@ from reviewapp.models import (
     TaskStatus,
     Verdict,
 )
+from reviewapp.rollout.routing import suggestion_visible
 
 
 def queue_counts(*, project: Project) -> dict[str, int]:
@@ -30,6 +31,17 @@ def queue_counts(*, project: Project) -> dict[str, int]:
         .annotate(n=Count("id"))
     )
     return {row["reason"]: row["n"] for row in rows}
+
+
+def desk_queue_counts(*, project: Project) -> dict[str, int]:
+    """queue_counts() as reviewers see them: in a blind stage, priority tasks count as shadow
+    ones, since "priority 3 waiting" would tell the reviewer what the model guessed."""
+    counts = queue_counts(project=project)
+    if not suggestion_visible(stage=project.stage, kill_switch=project.kill_switch):
+        hidden = counts.pop(ReviewReason.PRIORITY, 0)
+        if hidden:
+            counts[ReviewReason.SHADOW] = counts.get(ReviewReason.SHADOW, 0) + hidden
+    return counts
 
 
 def project_summary(*, project: Project) -> dict[str, int]:
@@ -89,9 +101,16 @@ def reviewer_stats(*, project: Project, reviewer) -> dict[str, float | int | Non
     }
 
 
-def task_payload(task: ReviewTask, *, show_suggestion: bool) -> dict:
+def _blind(project: Project, reason: str) -> bool:
+    return not suggestion_visible(
+        stage=project.stage, kill_switch=project.kill_switch, reason=reason
+    )
+
+
+def task_payload(task: ReviewTask, *, project: Project) -> dict:
     """What the desk needs to show one task (image URLs, suggestion when visible)."""
     item, prediction = task.item, task.prediction
+    show_suggestion = not _blind(project, task.reason)
     suggestion = None
     if show_suggestion and prediction is not None:
         suggestion = (prediction.label, prediction.confidence, prediction.probabilities)
@@ -99,10 +118,12 @@ def task_payload(task: ReviewTask, *, show_suggestion: bool) -> dict:
     return _payload(
         task_id=task.pk,
         reason=task.reason,
+        detail=task.detail,
         item_id=item.pk,
         width=item.width,
         height=item.height,
         suggestion=suggestion,
+        blind=not show_suggestion,
         clip=_clip_payload(
             item_id=item.pk,
             kind=item.kind,
@@ -113,23 +134,26 @@ def task_payload(task: ReviewTask, *, show_suggestion: bool) -> dict:
     )
 
 
-def task_payload_from_row(row: tuple | None, *, show_suggestion: bool) -> dict | None:
+def task_payload_from_row(row: tuple | None, *, project: Project) -> dict | None:
     """task_payload() from a row of queue_sql.PAYLOAD's columns (None for None): the desk's
     claim returns this row, so the next task costs no ORM query."""
     if row is None:
         return None
     task_id, reason, item_id, width, height, label, confidence, probabilities, is_ood = row[:9]
-    kind, image_format, clip, frames = row[9:]
+    kind, image_format, clip, frames, detail = row[9:]
+    show_suggestion = not _blind(project, reason)
     suggestion = None
     if show_suggestion and label is not None:
         suggestion = (label, confidence, _json(probabilities), bool(is_ood))
     return _payload(
         task_id=task_id,
         reason=reason,
+        detail=detail or "",
         item_id=item_id,
         width=width,
         height=height,
         suggestion=suggestion,
+        blind=not show_suggestion,
         clip=_clip_payload(
             item_id=item_id,
             kind=kind,
@@ -172,12 +196,18 @@ def _payload(
     *,
     task_id: int,
     reason: str,
+    detail: str,
     item_id: int,
     width: int,
     height: int,
     suggestion: tuple | None,
+    blind: bool,
     clip: dict | None = None,
 ) -> dict:
+    if blind and reason == ReviewReason.PRIORITY:
+        # A "Priority alert" caption gives the hidden guess away (issue 18): a blind reviewer
+        # sees the task as one more shadow item.
+        reason = ReviewReason.SHADOW
     payload = {
         "id": task_id,
         "item_id": item_id,
@@ -187,8 +217,9 @@ def _payload(
         "height": height,
         "small": width < 256,
         "reason": reason,
-        "reason_display": ReviewReason(reason).label,
+        "reason_display": ReviewReason(reason).label + (f": {detail}" if detail else ""),
         "suggestion": None,
+        "blind": blind,
         "clip": clip,
     }
     if suggestion is not None:

@@ -150,7 +150,7 @@ def _decision_record(
     _check_lease(task=task, reviewer=reviewer)
     suggested = task.suggested or ""
     shown = bool(suggested) and suggestion_visible(
-        stage=project.stage, kill_switch=project.kill_switch
+        stage=project.stage, kill_switch=project.kill_switch, reason=task.reason
     )
     verdict, label = _normalise_verdict(
         project=project, verdict=verdict, label=label, suggested=suggested, shown=shown

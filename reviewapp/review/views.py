@@ -18,7 +18,6 @@ from reviewapp.models import Alert, Project, ReviewTask
 from reviewapp.review import alerts, claim, selectors
 from reviewapp.review import services as queues
 from reviewapp.review.forms import decision_input_clean
-from reviewapp.rollout.routing import suggestion_visible
 
 RESERVED_KEYS = {"x", "s", "z", "?"}
 
@@ -39,8 +38,7 @@ def _project(request: HttpRequest, slug: str) -> Project:
 def _payload(project: Project, task: ReviewTask | None) -> dict | None:
     if task is None:
         return None
-    visible = suggestion_visible(stage=project.stage, kill_switch=project.kill_switch)
-    return selectors.task_payload(task, show_suggestion=visible)
+    return selectors.task_payload(task, project=project)
 
 
 @require_GET
@@ -53,8 +51,8 @@ def desk(request: HttpRequest, slug: str) -> HttpResponse:
         "project": project,
         "task": task,
         "payload": payload,
-        "blind": not suggestion_visible(stage=project.stage, kill_switch=project.kill_switch),
-        "queue": selectors.queue_counts(project=project),
+        "blind": payload["blind"] if payload else True,
+        "queue": selectors.desk_queue_counts(project=project),
         "stats": selectors.reviewer_stats(project=project, reviewer=request.user),
         "label_keys": label_keys(project.labels),
         "alerts": alerts.alerts_open(project=project),
@@ -132,8 +130,7 @@ def decide_json(request: HttpRequest, slug: str) -> JsonResponse:
         )
     except ValidationError as exc:
         return JsonResponse({"ok": False, "error": " ".join(exc.messages)}, status=409)
-    visible = suggestion_visible(stage=project.stage, kill_switch=project.kill_switch)
-    payload = selectors.task_payload_from_row(next_row, show_suggestion=visible)
+    payload = selectors.task_payload_from_row(next_row, project=project)
     return JsonResponse({"ok": True, "next": payload})
 
 
@@ -164,7 +161,7 @@ def stats_json(request: HttpRequest, slug: str) -> JsonResponse:
     project = _project(request, slug)
     return JsonResponse(
         {
-            "queue": selectors.queue_counts(project=project),
+            "queue": selectors.desk_queue_counts(project=project),
             "stats": selectors.reviewer_stats(project=project, reviewer=request.user),
         }
     )

@@ -14,6 +14,7 @@ from django.utils import timezone
 from reviewapp.models import Alias, AliasAssignment, ModelVersion, Project, RolloutEventKind
 from reviewapp.rollout import selectors as rollout_selectors
 from reviewapp.rollout import versions
+from reviewapp.rollout.holdout import holdout_check
 from reviewapp.rollout.services import (
     RolloutRefused,
     _event,
@@ -42,13 +43,26 @@ def challenger_set(
     )
 
 
+def _holdout_of(version: ModelVersion) -> dict | None:
+    """The frozen-holdout comparison of the run that trained this version (None without one)."""
+    run = getattr(version, "training_run", None)
+    return (run.evaluation or {}).get("sets", {}).get("holdout") if run is not None else None
+
+
 def champion_promote(*, project: Project, actor, reason: str = "", override_reason: str = ""):
-    """Swap the challenger in as champion, atomically, when its gate passes (or by override)."""
+    """Swap the challenger in as champion, atomically, when its gate passes (or by override).
+
+    A challenger worse than the champion on its run's frozen holdout is refused whatever the
+    gate or an override says (``holdout.holdout_check``; issue 18).
+    """
     with transaction.atomic():
         locked = _locked(project)
         challenger = challenger_of(locked)
         if challenger is None:
             raise RolloutRefused("There is no challenger to promote.")
+        holdout = holdout_check(_holdout_of(challenger))
+        if not holdout.allowed:
+            raise RolloutRefused(f"Promotion refused: {holdout.message}.")
         gate = rollout_selectors.challenger_gate(project=locked, challenger=challenger)
         override = (override_reason or "").strip()
         if not gate.passed and not override:
@@ -74,7 +88,11 @@ def champion_promote(*, project: Project, actor, reason: str = "", override_reas
             reason=text,
             from_value=f"champion v{previous.number}" if previous else "",
             to_value=f"champion v{challenger.number} (challenger retired)",
-            evidence={**gate.evidence(), "override": bool(override and not gate.passed)},
+            evidence={
+                **gate.evidence(),
+                "override": bool(override and not gate.passed),
+                "holdout": dict(holdout.evidence),
+            },
         )
     project.refresh_from_db()
     return challenger

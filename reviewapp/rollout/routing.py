@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reviewapp.models import REASON_PRIORITY, ReviewReason, Stage
-from reviewapp.rollout import stats
+from reviewapp.rollout import guard, stats
 from reviewapp.rollout.policy import Policy, Scored
 
 AUTO_ACCEPT = "auto_accept"
@@ -58,6 +58,7 @@ class Route:
     action: str = REVIEW
     acting: str = CHAMPION
     audit_probability: float | None = None
+    detail: str = ""  # one line on why, where the reason alone does not say (the guard's)
 
     @property
     def auto_accept(self) -> bool:
@@ -65,7 +66,9 @@ class Route:
         return self.action == AUTO_ACCEPT
 
 
-def _review(reason: str, acting: str = CHAMPION, probability: float | None = None) -> Route:
+def _review(
+    reason: str, acting: str = CHAMPION, probability: float | None = None, detail: str = ""
+) -> Route:
     action = ALERT if reason == ReviewReason.PRIORITY else REVIEW
     return Route(
         reason=reason,
@@ -73,6 +76,7 @@ def _review(reason: str, acting: str = CHAMPION, probability: float | None = Non
         action=action,
         acting=acting,
         audit_probability=probability,
+        detail=detail,
     )
 
 
@@ -82,11 +86,17 @@ def route(
     policy: Policy,
     buckets: Buckets,
     challenger: Scored | None = None,
+    looks: guard.Looks | None = None,
 ) -> Route:
-    """Decide what happens to an item given the champion's (and challenger's) prediction."""
+    """Decide what happens to an item given the champion's (and challenger's) prediction.
+
+    ``looks``: the item's image statistics and the champion's domain profile, for the guard.
+    """
     said = {prediction.label} | ({challenger.label} if challenger else set())
     if said & policy.priority_labels or policy.priority_hit(prediction):
         return _review(ReviewReason.PRIORITY)
+    if why := guard.out_of_domain_reason(prediction=prediction, policy=policy, looks=looks):
+        return _review(ReviewReason.OUT_OF_DOMAIN, detail=why)  # in every stage (issue 18)
     if policy.kill_switch or policy.stage == Stage.SHADOW:
         return _review(ReviewReason.SHADOW)
     if policy.stage == Stage.SUPERVISED:
@@ -115,6 +125,16 @@ def route(
     )
 
 
-def suggestion_visible(*, stage: str, kill_switch: bool) -> bool:
-    """In the shadow stage reviewers decide blind: the model's guess is hidden (no anchoring)."""
-    return not (kill_switch or stage == Stage.SHADOW)
+# Tasks decided blind in every stage: random audits estimate the accuracy of the model's solo
+# decisions, and a reviewer who sees the guess is anchored to it (issue 18).
+BLIND_REASONS = frozenset({ReviewReason.AUDIT})
+
+
+def suggestion_visible(*, stage: str, kill_switch: bool, reason: str = "") -> bool:
+    """Whether the reviewer may see the model's guess on a task: never in the shadow stage (or
+    under the kill switch), never on an audit sample in any stage.
+
+    A shadow task still open after a promotion shows the guess like the stage does; its decision
+    then records suggestion_shown and no longer counts as a blind label (rollout.evidence).
+    """
+    return not (kill_switch or stage == Stage.SHADOW or reason in BLIND_REASONS)

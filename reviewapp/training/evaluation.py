@@ -44,6 +44,15 @@ def _score(y_true: list[str], y_pred: list[str]) -> dict[str, Any]:
     return {"correct": correct, "accuracy": accuracy, "ci": [low, high]}
 
 
+def _paired(y_true: list[str], candidate: list[str], champion: list[str]) -> dict[str, int]:
+    """The discordant items of a paired comparison (the McNemar test's b and c)."""
+    rows = list(zip(y_true, candidate, champion, strict=True))
+    return {
+        "candidate_only": sum(t == a and t != b for t, a, b in rows),
+        "champion_only": sum(t == b and t != a for t, a, b in rows),
+    }
+
+
 def evaluation_sets(*, run: TrainingRun, validation_ids: list[int]) -> dict[str, list[list]]:
     """The [item_id, label] rows of each evaluation set, all frozen with the run's snapshot."""
     labels = dict(map(tuple, run.snapshot))
@@ -96,6 +105,7 @@ def evaluate_candidate(
         if champion is not None:
             champion_pred, _ = _predict(champion.artifact_path, rows, paths, device)
             entry["champion"] = _score(y_true, champion_pred)
+            entry["paired"] = _paired(y_true, y_pred, champion_pred)
         result["sets"][name] = entry
         if name == "validation":
             result["confusion_matrix"] = ml.confusion_matrix(y_true, y_pred, labels)
@@ -154,13 +164,19 @@ def candidate_make_challenger(*, run: TrainingRun, actor) -> ModelVersion:
 
 
 def candidate_promote(*, run: TrainingRun, actor) -> ModelVersion:
-    """Promote the candidate through the rollout engine's challenger gate (challenger first)."""
+    """Promote the candidate through the rollout engine's challenger gate (challenger first).
+
+    Refused (``RolloutRefused``, a ValidationError: its message shows on the run's page) when
+    the candidate is worse than the champion on the run's frozen holdout.
+    """
     version = _candidate_of(run)
     if rollout.challenger_of(run.project) != version:
         raise ValidationError(
             "Promotion refused: make this candidate the challenger first; it is promoted once "
             "the rollout gate has compared it with the champion on reviewed items."
         )
+    # The frozen-holdout comparison is enforced by champion_promote (rollout.holdout); the gate's
+    # sentence goes into the audit log.
     _, holdout = promotion_gate(run=run)
     promoted = rollout_champion.champion_promote(
         project=run.project,

@@ -195,3 +195,32 @@ def test_pages_satisfy_the_content_security_policy(browser, live_server, demo_de
     expect(item).not_to_have_attribute("data-task", first)
     assert violations == []
     context.close()
+
+
+def test_an_audit_after_a_supervised_item_is_blind_and_enter_does_nothing(
+    page, live_server, demo_desk
+):
+    project, items = demo_desk
+    project.stage = Stage.AUTOMATED
+    project.save(update_fields=["stage"])
+    first, *audits = ReviewTask.objects.filter(project=project).order_by("pk")
+    ReviewTask.objects.filter(pk=first.pk).update(reason="supervised", priority=90)
+    ReviewTask.objects.filter(pk__in=[t.pk for t in audits]).update(
+        reason="audit", priority=30, audit_probability=0.05
+    )
+    _log_in(page, live_server)
+    page.goto(f"{live_server.url}/projects/{project.slug}/review/")
+    page.wait_for_selector("#suggestion")
+    assert _task_shown(page) == str(first.pk) and page.is_visible("#confirm-button")
+    page.keyboard.press("Enter")
+    audit = _wait_for_task_change(page, str(first.pk))
+    assert audit in {str(t.pk) for t in audits}
+    assert page.is_visible("#blind-note") and not page.is_visible("#suggestion")
+    assert not page.is_visible("#confirm-button")
+    page.keyboard.press("Enter")  # nothing to confirm on an audit: the item stays
+    assert _task_shown(page) == audit
+    page.keyboard.press("7")
+    _wait_for_task_change(page, audit)
+    decision = wait_for(lambda: Outcome.objects.filter(item__tasks__pk=audit).first()).decision
+    assert decision.label == "7" and not decision.suggestion_shown
+    assert Decision.objects.get(task_id=first.pk).suggestion_shown

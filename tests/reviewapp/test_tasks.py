@@ -1,6 +1,9 @@
 """The prediction task: idempotent, safe on missing items, stable name."""
 
+from pathlib import Path
+
 import pytest
+from django.core.files.base import ContentFile
 
 from reviewapp import tasks
 from reviewapp.models import Prediction, ReviewReason, ReviewTask
@@ -53,8 +56,11 @@ def test_missing_item_logs_and_returns(caplog):
     assert not Prediction.objects.exists()
 
 
-def test_predicting_twice_stores_one_prediction_and_one_task(champion_project):
-    item = ItemFactory(project=champion_project)
+def test_predicting_twice_stores_one_prediction_and_one_task(champion_project, digit_records):
+    # A digit like those the champion learned from (a plain-colour square would be out of its
+    # domain, and the item-level guard would send it to a person as out_of_domain).
+    image = ContentFile(Path(digit_records[450].path).read_bytes(), name="digit.png")
+    item = ItemFactory(project=champion_project, image=image, width=32, height=32)
     assert tasks.predict_item.run(item.pk) == "predicted"
     assert tasks.predict_item.run(item.pk) == "already-predicted"
     prediction = Prediction.objects.get(item=item)
@@ -62,7 +68,9 @@ def test_predicting_twice_stores_one_prediction_and_one_task(champion_project):
     assert 0 <= prediction.confidence <= 1
     assert abs(sum(prediction.probabilities.values()) - 1) < 1e-3
     task = ReviewTask.objects.get(item=item)
-    assert task.reason == ReviewReason.SHADOW and task.prediction == prediction
+    # The shadow stage's task, unless the tiny model itself calls the digit out of its domain.
+    expected = ReviewReason.OUT_OF_DOMAIN if prediction.is_ood else ReviewReason.SHADOW
+    assert task.reason == expected and task.prediction == prediction
 
 
 def test_priority_labels_go_to_the_priority_queue(champion_project):

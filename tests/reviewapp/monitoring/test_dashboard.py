@@ -32,8 +32,11 @@ def test_series_add_up_to_what_was_made(filled):
     assert sum(p.n for p in automation) == filled.auto + filled.human + filled.human_ood
     agreement = ds.totals(ds.agreement_series(project=project, window=window))
     assert (agreement.k, agreement.n) == (filled.agreed, filled.human)
-    audited = ds.totals(ds.audited_accuracy_series(project=project, window=window))
-    assert (audited.k, audited.n) == (filled.audited_agreed, filled.audited)
+    # One audit rate throughout: every weight is equal, so the weighted counts are the plain ones.
+    audited = ds.audited_accuracy_total(project=project, window=window)
+    assert (audited.k, audited.n) == pytest.approx((filled.audited_agreed, filled.audited))
+    series = ds.audited_accuracy_series(project=project, window=window)
+    assert sum(p.n for p in series) == pytest.approx(filled.audited)
     assert audited.n > 0 and audited.low <= audited.rate <= audited.high + 1e-9
     depth = ds.queue_depth_series(project=project, window=window)
     assert depth[-1].value == filled.open_tasks

@@ -73,7 +73,7 @@ def test_decide_records_the_decision_and_returns_a_new_task_with_the_suggestion(
     assert ReviewTask.objects.get(pk=following["id"]).status == TaskStatus.CLAIMED
     # The fast payload is the one the desk page renders from the ORM objects.
     task = ReviewTask.objects.select_related("item", "prediction").get(pk=following["id"])
-    assert following == selectors.task_payload(task, show_suggestion=True)
+    assert following == selectors.task_payload(task, project=project)
     assert following["suggestion"]["top"] == [["2", 0.7], ["5", 0.2], ["7", 0.06]]
 
 
