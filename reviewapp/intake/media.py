@@ -98,6 +98,35 @@ def media_stage(*, name: str, data: bytes) -> StagedFile:
     return StagedFile(name=name, final=final, temp=temp)
 
 
+def media_stage_many(files: list[tuple[str, bytes]]) -> list[StagedFile]:
+    """Stage several files (``media_stage`` each); on a failure nothing written is left."""
+    staged: list[StagedFile] = []
+    try:
+        for name, data in files:
+            staged.append(media_stage(name=name, data=data))
+    except BaseException:
+        for file in staged:
+            file.discard()
+        raise
+    return staged
+
+
+def media_publish_many(staged: list[StagedFile]) -> None:
+    """Publish staged files (inside the rows' transaction), syncing each folder once."""
+    folders: set[Path] = set()
+    try:
+        for file in staged:
+            if file.temp is None:
+                continue
+            os.replace(file.temp, file.final)
+            file.temp, file.published = None, True
+            folders.add(file.final.parent)
+        for folder in folders:
+            _fsync_dir(folder)
+    except OSError as exc:
+        raise StorageUnavailable(exc) from exc
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
