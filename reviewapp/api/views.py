@@ -130,16 +130,18 @@ class ItemSubmitView(ApiView):
 
 
 def _batch_entries(items: list[dict]) -> list[submission.Submission | submission.EntryError]:
-    """Each entry parsed on its own, so a bad one can be named by its index."""
+    """Each entry parsed on its own (one serializer for all), so a bad one is named by index."""
     entries: list[submission.Submission | submission.EntryError] = []
+    form = serializers.BatchEntrySerializer()
     for index, raw in enumerate(items):
-        form = serializers.BatchEntrySerializer(data=raw)
-        if form.is_valid():
-            fields = form.validated_data
-            entries.append(_submission(fields, data=fields["image"], filename=f"items[{index}]"))
-        else:
-            message = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items())
+        try:
+            fields = form.run_validation(raw)
+        except ValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {"entry": exc.detail}
+            message = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in detail.items())
             entries.append(submission.EntryError(index, "invalid", message))
+            continue
+        entries.append(_submission(fields, data=fields["image"], filename=f"items[{index}]"))
     return entries
 
 
