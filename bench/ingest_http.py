@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import sys
 import threading
 import time
@@ -148,11 +149,12 @@ def _write(args, result: dict) -> None:
     ratio = result["items_per_s"] / LABEL_STUDIO_IMPORT_PER_S
     section = (
         "## Bulk ingest over HTTP (issue 17)\n\n"
-        f"Command: `.venv/bin/python bench/ingest_http.py {' '.join(sys.argv[1:])}`. "
+        f"Command: `{' '.join(['.venv/bin/python bench/ingest_http.py', *sys.argv[1:]])}`. "
         f"gunicorn ({args.workers} sync workers) on PostgreSQL, {args.clients} httpx client "
         f"threads on the same machine ({cpu_model()}, 2 cores shared with other engineers' "
         f"jobs: a lower bound), {args.size}-px unique PNGs, {args.batch} per batch request, "
         f"prediction messages to a private redis-server, no worker; "
+        f"load average {os.getloadavg()[0]:.1f} at the end; "
         f"measured {time.strftime('%Y-%m-%d')}.\n\n"
         "| items | seconds | items/s accepted and stored | request p50 ms "
         "| server CPU ms/item | rows | outbox marks | files | errors |\n"
