@@ -106,10 +106,16 @@ def zip_stream(*, project, rows: Iterator[ExportRow]) -> Iterator[bytes]:
                 if not row.image_name:  # decided on an edge device: no image on the server
                     continue
                 with default_storage.open(row.image_name, "rb") as source:
-                    with archive.open(row.path, mode="w", force_zip64=True) as target:
-                        while chunk := source.read(CHUNK):
-                            target.write(chunk)
+                    head = source.read(CHUNK + 1)
+                    if len(head) <= CHUNK:  # most images: one call, no data descriptor
+                        archive.writestr(row.path, head)
+                    else:
+                        with archive.open(row.path, mode="w", force_zip64=True) as target:
+                            target.write(head)
                             yield buffer.take()
+                            while chunk := source.read(CHUNK):
+                                target.write(chunk)
+                                yield buffer.take()
                 yield buffer.take()
             archive.writestr("labels.json", json.dumps({"labels": project.labels}))
         yield buffer.take()

@@ -58,8 +58,9 @@ def test_the_manifests_stream_in_chunks_with_the_right_rows(api, decided, monkey
     assert {int(r["item_id"]): r["label"] for r in rows} == decided
 
 
-def test_the_images_zip_streams_every_decided_image(api, decided, monkeypatch):
-    monkeypatch.setattr(views_export, "CHUNK", 4096)
+@pytest.mark.parametrize("chunk", [64, 4096], ids=["images-in-pieces", "images-whole"])
+def test_the_images_zip_streams_every_decided_image(api, decided, monkeypatch, chunk):
+    monkeypatch.setattr(views_export, "CHUNK", chunk)
     chunks = _chunks(api.get(f"/api/v1/projects/{api.project.slug}/export/images.zip"))
     assert len(chunks) > 3
     archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
@@ -68,3 +69,6 @@ def test_the_images_zip_streams_every_decided_image(api, decided, monkeypatch):
     assert len(names) == len(decided) == 120
     assert {n.split("/")[0] for n in names} == set(api.project.labels)
     assert json.loads(archive.read("labels.json")) == {"labels": api.project.labels}
+    first = min(decided)
+    sha = next(r for r in names if r.startswith(decided[first] + "/"))
+    assert archive.read(sha) == png_bytes(0)
