@@ -263,7 +263,8 @@ HANDOFF_API_THROTTLE_RATE = os.environ.get("HANDOFF_API_THROTTLE_RATE", "600/min
 HANDOFF_API_MAX_REQUEST_BYTES = int(
     os.environ.get("HANDOFF_API_MAX_REQUEST_BYTES", str(64 * 1024 * 1024))
 )
-HANDOFF_API_MAX_BATCH = int(os.environ.get("HANDOFF_API_MAX_BATCH", "50"))
+# Entries per batch request (issue 17: bulk ingest stores a batch in one transaction).
+HANDOFF_API_MAX_BATCH = int(os.environ.get("HANDOFF_API_MAX_BATCH", "200"))
 HANDOFF_API_MAX_WAIT_SECONDS = float(os.environ.get("HANDOFF_API_MAX_WAIT_SECONDS", "30"))
 HANDOFF_API_SYNC_WORKERS = int(os.environ.get("HANDOFF_API_SYNC_WORKERS", "2"))
 HANDOFF_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("HANDOFF_WEBHOOK_TIMEOUT_SECONDS", "10"))

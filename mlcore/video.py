@@ -79,11 +79,15 @@ class Clip:
     times: list[float]
 
 
+# HEIF/HEIC/AVIF stills share MP4's container (ISO BMFF): their major brand tells them apart.
+STILL_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif"}
+
+
 def sniff(data: bytes) -> str | None:
     """The clip format its first bytes announce ("mp4", "webm", "gif"), else None."""
     head = data[:64]
     if head[4:8] == b"ftyp":
-        return "mp4"
+        return None if head[8:12] in STILL_BRANDS else "mp4"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "webm"
     if head.startswith((b"GIF87a", b"GIF89a")):

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pillow_heif
 from django.apps import AppConfig
 from django.conf import settings
 from django.db.models.signals import post_migrate
@@ -18,6 +19,10 @@ class ReviewappConfig(AppConfig):
         from reviewapp.accounts.services import groups_ensure_after_migrate
 
         post_migrate.connect(groups_ensure_after_migrate, sender=self)
+
+        # HEIC/HEIF uploads (issue 17): Pillow opens them once the plugin is registered,
+        # here once per process (web and workers alike), never at import time.
+        pillow_heif.register_heif_opener()
 
         # kombu's filesystem transport needs its folders before the first message is sent.
         options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})

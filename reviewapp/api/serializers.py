@@ -58,7 +58,9 @@ class _SubmitFields(serializers.Serializer):
 
 
 class ItemSubmitSerializer(_SubmitFields):
-    file = serializers.FileField(help_text="The image (PNG, JPEG, WEBP, GIF or BMP).")
+    file = serializers.FileField(
+        help_text="The image (PNG, JPEG, WEBP, GIF, BMP, TIFF or HEIC/HEIF)."
+    )
     wait = serializers.FloatField(
         required=False,
         default=0.0,
@@ -83,10 +85,38 @@ class BatchEntrySerializer(_SubmitFields):
     image = Base64ImageField(help_text="The image, base64-encoded.")
 
 
+BATCH_LIMIT_MESSAGE = (
+    f"At most {settings.HANDOFF_API_MAX_BATCH} items per request (HANDOFF_API_MAX_BATCH): "
+    "split the batch."
+)
+PARTIAL_HELP = (
+    "false (default): one bad entry stores nothing. true: the good entries are stored and each "
+    "bad one is reported in `errors` by its index."
+)
+
+
 class BatchSubmitSerializer(serializers.Serializer):
+    """The documented request shape of a batch (entries are checked one by one)."""
+
     items = BatchEntrySerializer(
-        many=True, allow_empty=False, max_length=settings.HANDOFF_API_MAX_BATCH
+        many=True,
+        allow_empty=False,
+        max_length=settings.HANDOFF_API_MAX_BATCH,
+        help_text=f"1 to {settings.HANDOFF_API_MAX_BATCH} images.",
     )
+    partial = serializers.BooleanField(required=False, default=False, help_text=PARTIAL_HELP)
+
+
+class BatchEnvelopeSerializer(serializers.Serializer):
+    """A batch's outer shape; each entry then goes through BatchEntrySerializer on its own."""
+
+    items = serializers.ListField(
+        child=serializers.DictField(),
+        allow_empty=False,
+        max_length=settings.HANDOFF_API_MAX_BATCH,
+        error_messages={"max_length": BATCH_LIMIT_MESSAGE},
+    )
+    partial = serializers.BooleanField(required=False, default=False)
 
 
 class OutcomeSerializer(serializers.ModelSerializer):
@@ -122,6 +152,8 @@ class ItemStatusSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ChoiceField(choices=ItemStatus.CHOICES))
     def get_status(self, item: Item) -> str:
+        if item.pk in self.context.get("just_created", ()):  # no queries: nothing happened yet
+            return ItemStatus.RECEIVED
         return item_status(item)
 
     def get_status_url(self, item: Item) -> str:
@@ -131,17 +163,32 @@ class ItemStatusSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OutcomeSerializer(allow_null=True))
     def get_outcome(self, item: Item) -> dict | None:
+        if item.pk in self.context.get("just_created", ()):
+            return None
         outcome = getattr(item, "outcome", None)
         return OutcomeSerializer(outcome).data if outcome is not None else None
 
 
 class BatchResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The entry's position in `items` (from 0).")
     created = serializers.BooleanField()
     item = ItemStatusSerializer()
 
 
+class BatchErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The refused entry's position in `items`.")
+    code = serializers.ChoiceField(
+        choices=["invalid", "conflict"],
+        help_text="invalid: the entry fails validation; conflict: its key names other content.",
+    )
+    message = serializers.CharField()
+
+
 class BatchResponseSerializer(serializers.Serializer):
-    results = BatchResultSerializer(many=True)
+    results = BatchResultSerializer(many=True, help_text="The stored entries, in entry order.")
+    errors = BatchErrorSerializer(
+        many=True, help_text="The refused entries (only ever non-empty with `partial=true`)."
+    )
 
 
 class FeedOutcomeSerializer(serializers.ModelSerializer):

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from reviewapp.api.uploads import polyglot_reason
-from reviewapp.intake import outbox, prediction_service, services
+from reviewapp.intake import bulk, outbox, prediction_service, services
 from reviewapp.models import ApiClient, Item, ItemOrigin, Project
 
 logger = logging.getLogger(__name__)
@@ -32,10 +32,14 @@ class Submission:
     source: dict[str, Any] = field(default_factory=dict)
 
 
-def submission_check(*, project: Project, submission: Submission) -> services.CheckedImage:
+def submission_check(
+    *, project: Project, submission: Submission, known_keys: dict[str, str] | None = None
+) -> services.CheckedImage:
     """Refuse what must not be stored: bad images, polyglots, unknown labels, key conflicts.
 
     Returns the decoded, checked image, which ``item_submit`` stores without decoding it again.
+    ``known_keys`` (client key -> sha256 of the project's items, looked up once for a batch)
+    replaces the per-entry query for a key conflict.
     """
     name = submission.filename or "upload"
     checked = services.upload_check(project=project, data=submission.data, name=name)
@@ -45,11 +49,14 @@ def submission_check(*, project: Project, submission: Submission) -> services.Ch
     if submission.label and submission.label not in project.labels:
         raise ValidationError(f"label {submission.label!r} is not one of {project.labels}")
     if submission.key:
-        other = (
-            Item.objects.filter(project=project, client_key=submission.key)
-            .exclude(sha256=checked.sha256)
-            .exists()
-        )
+        if known_keys is not None:
+            other = known_keys.get(submission.key, checked.sha256) != checked.sha256
+        else:
+            other = (
+                Item.objects.filter(project=project, client_key=submission.key)
+                .exclude(sha256=checked.sha256)
+                .exists()
+            )
         if other:
             raise services.IdempotencyConflict(
                 f"idempotency key {submission.key!r} was already used for different content"
@@ -118,29 +125,90 @@ def item_predict_within(*, item: Item, seconds: float) -> bool:
     return False
 
 
-def batch_submit(
-    *, client: ApiClient, project: Project, submissions: list[Submission]
-) -> list[tuple[Item, bool]]:
-    """Check every entry first (a bad one stores nothing), then store them all."""
-    errors: dict[str, list[str]] = {}
+@dataclass(frozen=True)
+class EntryError:
+    """Why entry ``index`` of a batch was refused: a code (invalid, conflict) and a message."""
+
+    index: int
+    code: str
+    message: str
+
+
+@dataclass
+class BatchResult:
+    """What a batch stored, (index, item, created) in entry order, and the entries it refused."""
+
+    stored: list[tuple[int, Item, bool]]
+    errors: list[EntryError]
+
+
+def _taken_keys(*, project: Project, submissions: list[Submission | EntryError]) -> dict:
+    keys = {s.key for s in submissions if isinstance(s, Submission) and s.key}
+    if not keys:
+        return {}
+    rows = Item.objects.filter(project=project, client_key__in=keys)
+    return dict(rows.values_list("client_key", "sha256"))
+
+
+def _batch_check(
+    *, project: Project, submissions: list[Submission | EntryError], partial: bool
+) -> tuple[list[tuple[int, Submission, services.CheckedImage]], list[EntryError]]:
+    """Check every entry as strictly as a single upload; conflicts raise unless ``partial``."""
+    taken = _taken_keys(project=project, submissions=submissions)
+    good: list[tuple[int, Submission, services.CheckedImage]] = []
+    errors: list[EntryError] = []
     keys: dict[str, bytes] = {}
-    checked: list[services.CheckedImage] = []
-    for index, submission in enumerate(submissions):
+    for index, entry in enumerate(submissions):
+        if isinstance(entry, EntryError):
+            errors.append(entry)
+            continue
         try:
-            checked.append(submission_check(project=project, submission=submission))
-            if submission.key and keys.setdefault(submission.key, submission.data) != (
-                submission.data
-            ):
+            image = submission_check(project=project, submission=entry, known_keys=taken)
+            if entry.key and keys.setdefault(entry.key, entry.data) != entry.data:
                 raise services.IdempotencyConflict(
-                    f"idempotency key {submission.key!r} is used twice in this batch"
+                    f"idempotency key {entry.key!r} is used twice in this batch"
                 )
-        except services.IdempotencyConflict:
-            raise
+        except services.IdempotencyConflict as exc:
+            if not partial:
+                raise
+            errors.append(EntryError(index, "conflict", "; ".join(exc.messages)))
         except ValidationError as exc:
-            errors[str(index)] = exc.messages
-    if errors:
-        raise ValidationError([f"item {i}: {'; '.join(m)}" for i, m in errors.items()])
-    return [
-        item_submit(client=client, project=project, submission=submission, checked=image)
-        for submission, image in zip(submissions, checked, strict=True)
+            errors.append(EntryError(index, "invalid", "; ".join(exc.messages)))
+        else:
+            good.append((index, entry, image))
+    return good, errors
+
+
+def batch_submit(
+    *,
+    client: ApiClient,
+    project: Project,
+    submissions: list[Submission | EntryError],
+    partial: bool = False,
+) -> BatchResult:
+    """Check every entry, then store the good ones in one transaction.
+
+    By default one bad entry stores nothing (ValidationError naming each bad entry, or
+    IdempotencyConflict); with ``partial`` the good entries are stored and the bad ones returned.
+    """
+    good, errors = _batch_check(project=project, submissions=submissions, partial=partial)
+    if errors and not partial:
+        raise ValidationError([f"item {e.index}: {e.message}" for e in errors])
+    entries = [
+        bulk.BulkEntry(
+            checked=image,
+            client_key=entry.key,
+            original_filename=entry.filename,
+            source={**entry.source, "api_client": client.pk},
+            base_label=entry.label,
+        )
+        for _, entry, image in good
     ]
+    stored = bulk.items_bulk_ingest(project=project, origin=ItemOrigin.API, entries=entries)
+    return BatchResult(
+        stored=[
+            (index, item, created)
+            for (index, _, _), (item, created) in zip(good, stored, strict=True)
+        ],
+        errors=errors,
+    )

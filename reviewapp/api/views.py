@@ -129,8 +129,28 @@ class ItemSubmitView(ApiView):
         return Response(body, status=code, headers={"Location": body["status_url"]})
 
 
+def _batch_entries(items: list[dict]) -> list[submission.Submission | submission.EntryError]:
+    """Each entry parsed on its own (one serializer for all), so a bad one is named by index."""
+    entries: list[submission.Submission | submission.EntryError] = []
+    form = serializers.BatchEntrySerializer()
+    for index, raw in enumerate(items):
+        try:
+            fields = form.run_validation(raw)
+        except ValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {"entry": exc.detail}
+            message = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in detail.items())
+            entries.append(submission.EntryError(index, "invalid", message))
+            continue
+        entries.append(_submission(fields, data=fields["image"], filename=f"items[{index}]"))
+    return entries
+
+
 class BatchSubmitView(ApiView):
-    """Submit up to HANDOFF_API_MAX_BATCH images (JSON, base64); one bad entry stores nothing."""
+    """Submit up to HANDOFF_API_MAX_BATCH images (JSON, base64).
+
+    One bad entry stores nothing, unless `partial` is true: then the good ones are stored and
+    each bad one is named in `errors` by its index.
+    """
 
     @extend_schema(
         request=serializers.BatchSubmitSerializer,
@@ -142,25 +162,29 @@ class BatchSubmitView(ApiView):
     )
     def post(self, request: Request, slug: str) -> Response:
         project = project_for_client(client=request.auth, slug=slug)
-        fields = _validated(request, serializers.BatchSubmitSerializer)
-        entries = [
-            _submission(entry, data=entry["image"], filename=f"items[{index}]")
-            for index, entry in enumerate(fields["items"])
-        ]
-        results = _submission_errors(
+        fields = _validated(request, serializers.BatchEnvelopeSerializer)
+        entries = _batch_entries(fields["items"])
+        result = _submission_errors(
             lambda: submission.batch_submit(
-                client=request.auth, project=project, submissions=entries
+                client=request.auth,
+                project=project,
+                submissions=entries,
+                partial=fields["partial"],
             )
         )
-        context = {"request": request}
+        just_created = {item.pk for _, item, created in result.stored if created}
+        context = {"request": request, "just_created": just_created}
+        items = serializers.ItemStatusSerializer(  # one serializer: fields built once
+            [item for _, item, _ in result.stored], many=True, context=context
+        ).data
         body = {
             "results": [
-                {
-                    "created": created,
-                    "item": serializers.ItemStatusSerializer(item, context=context).data,
-                }
-                for item, created in results
-            ]
+                {"index": index, "created": created, "item": item}
+                for (index, _, created), item in zip(result.stored, items, strict=True)
+            ],
+            "errors": [
+                {"index": e.index, "code": e.code, "message": e.message} for e in result.errors
+            ],
         }
         return Response(body, status=status.HTTP_202_ACCEPTED)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,9 @@ from reviewapp.models import Item, ItemKind
 logger = logging.getLogger(__name__)
 
 TEMP_SUFFIX = ".part"
+IO_THREADS = 16
+_IO_POOL: ThreadPoolExecutor | None = None
+_IO_POOL_LOCK = threading.Lock()
 
 
 class StorageUnavailable(Exception):
@@ -96,6 +101,48 @@ def media_stage(*, name: str, data: bytes) -> StagedFile:
         logger.error("media.write_failed name=%s errno=%s", name, exc.errno)
         raise StorageUnavailable(exc) from exc
     return StagedFile(name=name, final=final, temp=temp)
+
+
+def _io_pool() -> ThreadPoolExecutor:
+    """Threads that wait on fsync together: the disk commits their writes as a group."""
+    global _IO_POOL
+    with _IO_POOL_LOCK:
+        if _IO_POOL is None:
+            _IO_POOL = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="media-io")
+        return _IO_POOL
+
+
+def media_stage_many(files: list[tuple[str, bytes]]) -> list[StagedFile]:
+    """Stage several files at once (``media_stage`` each, in parallel threads).
+
+    One fsync per file as before, but issued concurrently: a batch of 200 costs about the time
+    of a few serial fsyncs instead of 200 (issue 17). On a failure nothing written is left.
+    """
+    futures = [_io_pool().submit(media_stage, name=name, data=data) for name, data in files]
+    wait(futures)  # every written file must be known before any is discarded
+    staged = [f.result() for f in futures if f.exception() is None]
+    failure = next((f.exception() for f in futures if f.exception() is not None), None)
+    if failure is not None:
+        for file in staged:
+            file.discard()
+        raise failure
+    return staged
+
+
+def media_publish_many(staged: list[StagedFile]) -> None:
+    """Publish staged files (inside the rows' transaction), syncing each folder once."""
+    folders: set[Path] = set()
+    try:
+        for file in staged:
+            if file.temp is None:
+                continue
+            os.replace(file.temp, file.final)
+            file.temp, file.published = None, True
+            folders.add(file.final.parent)
+        for _ in _io_pool().map(_fsync_dir, folders):
+            pass
+    except OSError as exc:
+        raise StorageUnavailable(exc) from exc
 
 
 def _fsync_dir(path: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +29,15 @@ from reviewapp.models import (
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
+ALLOWED_FORMATS = {
+    "PNG": "png",
+    "JPEG": "jpg",
+    "WEBP": "webp",
+    "GIF": "gif",
+    "BMP": "bmp",
+    "TIFF": "tiff",  # the first page is what is predicted and shown
+    "HEIF": "heic",  # pillow-heif, registered in ReviewappConfig.ready
+}
 
 
 class IdempotencyConflict(ValidationError):
@@ -199,43 +206,6 @@ def _stage_files(*, item: Item, checked: CheckedImage) -> list[media.StagedFile]
 def _discard(staged: list[media.StagedFile]) -> None:
     for file in staged:
         file.discard()
-
-
-@dataclass(frozen=True)
-class IngestFile:
-    """One file of a batch to ingest: its name, how to read its bytes, where it came from."""
-
-    name: str
-    read: Callable[[], bytes]
-    source: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    """What became of one file: added, already in the project, or refused (and why)."""
-
-    file: IngestFile
-    created: bool = False
-    refusal: str | None = None
-
-
-def files_ingest(
-    *, project: Project, origin: str, files: Iterable[IngestFile]
-) -> Iterator[IngestResult]:
-    """Ingest files one at a time; a refused file stores nothing and the next one goes on."""
-    for file in files:
-        try:
-            _, created = item_ingest(
-                project=project,
-                data=file.read(),
-                origin=origin,
-                original_filename=file.name,
-                source=file.source,
-            )
-        except ValidationError as exc:
-            yield IngestResult(file=file, refusal="; ".join(exc.messages))
-            continue
-        yield IngestResult(file=file, created=created)
 
 
 def _existing_item(*, project: Project, checked: CheckedImage, client_key: str) -> Item | None:

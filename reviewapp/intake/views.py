@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from reviewapp.accounts import permissions
-from reviewapp.intake import services
+from reviewapp.intake import bulk
 from reviewapp.intake.forms import UploadForm
 from reviewapp.models import ItemOrigin, Project
 
@@ -24,7 +24,7 @@ def project_upload(request: HttpRequest, slug: str) -> HttpResponse:
             messages.error(request, error)
         return redirect("project", slug=slug)
     files = [
-        services.IngestFile(
+        bulk.IngestFile(
             name=upload.name,
             read=upload.read,
             source={"uploaded_by": request.user.get_username()},
@@ -32,7 +32,7 @@ def project_upload(request: HttpRequest, slug: str) -> HttpResponse:
         for upload in form.cleaned_data["images"]
     ]
     added = 0
-    for result in services.files_ingest(project=project, origin=ItemOrigin.UPLOAD, files=files):
+    for result in bulk.files_ingest(project=project, origin=ItemOrigin.UPLOAD, files=files):
         if result.refusal is not None:
             messages.error(request, result.refusal)
             continue

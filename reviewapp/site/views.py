@@ -28,6 +28,8 @@ CONTENT_TYPES = {
     "webp": "image/webp",
     "gif": "image/gif",
     "bmp": "image/bmp",
+    "tiff": "image/tiff",
+    "heic": "image/heic",
     "mp4": "video/mp4",
     "webm": "video/webm",
 }
