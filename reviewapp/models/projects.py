@@ -65,6 +65,16 @@ class Project(models.Model):
     double_review_rate = models.FloatField(
         default=0.0, help_text="Share of human-decided items that get a second, blind review."
     )
+    gold_rate = models.FloatField(
+        default=0.0, help_text="Share of new review tasks that bring a gold item along, blindly."
+    )
+    gold_min_accuracy = models.FloatField(
+        default=0.0,
+        help_text="Quality bar: a reviewer below this accuracy on gold is double-reviewed.",
+    )
+    gold_min_n = models.PositiveIntegerField(
+        default=10, help_text="Gold answers a reviewer needs before the quality bar applies."
+    )
     # Data-refresh policy for retraining.
     refresh_max_age_days = models.PositiveIntegerField(null=True, blank=True)
     refresh_per_class_cap = models.PositiveIntegerField(null=True, blank=True)
@@ -113,7 +123,14 @@ class Project(models.Model):
         constraints = [
             *(
                 _fraction_check(field)
-                for field in ("traffic_share", "audit_rate", "ab_share", "drift_audit_rate")
+                for field in (
+                    "traffic_share",
+                    "audit_rate",
+                    "ab_share",
+                    "drift_audit_rate",
+                    "gold_rate",
+                    "gold_min_accuracy",
+                )
             ),
             models.CheckConstraint(
                 condition=Q(clip_frames__gte=1, clip_frames__lte=64, clip_fps__gt=0),

@@ -56,6 +56,9 @@ class ReviewTask(models.Model):
         null=True, blank=True, help_text="For audit samples: the probability of being sampled."
     )
     status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    # A gold item mixed into the queue under an ordinary reason: its decision is scored against
+    # the known label and never becomes the item's outcome (reviewapp.review.gold).
+    gold_check = models.BooleanField(default=False)
     claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
