@@ -254,9 +254,7 @@ def test_a_reviewer_below_the_bar_is_double_reviewed_automatically():
     assert not quality.reviewer_below_bar(project=project, reviewer=strong)
 
     weak_task = ReviewTaskFactory(prediction=PredictionFactory(item=ItemFactory(project=project)))
-    strong_task = ReviewTaskFactory(
-        prediction=PredictionFactory(item=ItemFactory(project=project))
-    )
+    strong_task = ReviewTaskFactory(prediction=PredictionFactory(item=ItemFactory(project=project)))
     _decide(weak_task, weak, "1")
     _decide(strong_task, strong, "1")
     doubles = ReviewTask.objects.filter(reason=ReviewReason.DOUBLE_REVIEW)
@@ -266,9 +264,7 @@ def test_a_reviewer_below_the_bar_is_double_reviewed_automatically():
     second = claim.task_claim_next(project=project, reviewer=strong)
     assert second.item_id == weak_task.item_id
     _decide(second, strong, "2")
-    assert ReviewTask.objects.filter(
-        item=weak_task.item, reason=ReviewReason.ADJUDICATION
-    ).exists()
+    assert ReviewTask.objects.filter(item=weak_task.item, reason=ReviewReason.ADJUDICATION).exists()
     figures = {r.username: r for r in quality_figures.project_quality(project=project).reviewers}
     assert figures[weak.username].below_bar and not figures[strong.username].below_bar
 
