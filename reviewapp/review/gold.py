@@ -190,7 +190,7 @@ def gold_task_mix_maybe(*, task: ReviewTask, rng: random.Random | None = None) -
     The gold task copies the new task's reason and priority, so it sits next to it in the queue
     and looks like it; a gold item with a task still open is not picked again.
     """
-    project = Project.objects.only("gold_rate").get(pk=task.project_id)
+    project = task.project  # routing has it loaded: no query when the rate is zero
     if task.gold_check or project.gold_rate <= 0:
         return None
     rng = rng or _rng

@@ -18,6 +18,7 @@ from reviewapp.models import (
 )
 from reviewapp.review import claim, gold, quality, quality_figures
 from reviewapp.review import services as queues
+from reviewapp.training import triggers
 from tests.factories import (
     ItemFactory,
     PredictionFactory,
@@ -236,6 +237,7 @@ def test_a_gold_decision_is_scored_not_made_the_items_outcome():
     assert Outcome.objects.get(item=gold_item).label == "5"  # unchanged, not a second outcome
     assert Outcome.objects.filter(decision__in=[right, wrong]).count() == 0
     assert quality.gold_accuracy(project=project, reviewer=reviewer) == (1, 2)
+    assert triggers.corrections_since_last_run(project=project) == 0  # not a correction
     figures = quality_figures.project_quality(project=project)
     assert (figures.reviewers[0].gold_correct, figures.reviewers[0].gold_n) == (1, 2)
     # Undoing a gold answer takes it out of the score and leaves the outcome alone.
