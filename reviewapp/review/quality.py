@@ -141,6 +141,8 @@ def undo_check(*, decision: Decision) -> None:
 
 def undo_consequences(*, decision: Decision) -> None:
     """Remove what an undone decision caused: its outcome and any review it opened."""
+    if decision.task.gold_check:
+        return  # a gold answer caused nothing: no outcome, no follow-up review
     open_statuses = [TaskStatus.OPEN, TaskStatus.CLAIMED]
     followups = {
         ReviewReason.DOUBLE_REVIEW: [ReviewReason.ADJUDICATION],

@@ -45,21 +45,36 @@ def test_admin_reads_reviewer_quality_with_its_charts(page, live_server, scene):
     page.wait_for_selector("#gold-import-button")
 
 
-def test_a_finished_runs_loss_chart_has_axes_values_and_epoch_marks(page, live_server):
+def test_the_loss_chart_reads_live_and_after_the_run(page, live_server):
     project = ProjectFactory()
     history = [
         [round(i / 12, 4), 2.0 - i * 0.12, None if i % 4 else 1.9 - i * 0.1] for i in range(1, 13)
     ]
+    detail = {"epoch": 1, "epochs": 3, "batch": 2, "batches": 4, "history": history[:6]}
     run = TrainingRun.objects.create(
         project=project,
         trigger=RunTrigger.MANUAL,
-        state=RunState.SUCCEEDED,
+        state=RunState.RUNNING,
         params={"epochs": 3, "arch": "resnet18", "image_size": 32},
-        progress=1.0,
-        progress_detail={"epoch": 2, "epochs": 3, "batch": 4, "batches": 4, "history": history},
+        progress=0.5,
+        progress_detail=detail,
     )
     _sign_in(page, live_server, RolloutAdminFactory(username="chart-admin"))
     page.goto(f"{live_server.url}/training/runs/{run.pk}/")
+    # Live: the polled status draws the first half of the run.
+    page.wait_for_function(
+        "document.getElementById('progress-text').textContent.includes('epoch 2/3')"
+    )
+    assert len(page.locator("#train-loss").get_attribute("points").split()) == 6
+    # The run finishes: the page reloads itself and draws the whole run from the saved history.
+    detail = {**detail, "epoch": 2, "batch": 4, "history": history}
+    TrainingRun.objects.filter(pk=run.pk).update(
+        state=RunState.SUCCEEDED, progress=1.0, progress_detail=detail
+    )
+    page.wait_for_function(
+        "document.getElementById('run-state').textContent.trim() === 'Succeeded'"
+        " && document.getElementById('live').dataset.active === '0'"
+    )
     page.wait_for_selector("#loss-chart #train-loss")
     chart = page.locator("#loss-chart")
     box = chart.bounding_box()

@@ -240,8 +240,14 @@ def test_a_gold_decision_is_scored_not_made_the_items_outcome():
     assert triggers.corrections_since_last_run(project=project) == 0  # not a correction
     figures = quality_figures.project_quality(project=project)
     assert (figures.reviewers[0].gold_correct, figures.reviewers[0].gold_n) == (1, 2)
-    # Undoing a gold answer takes it out of the score and leaves the outcome alone.
+    # Undoing a gold answer takes it out of the score and leaves the outcome and the item's
+    # own follow-up review alone.
+    follow_up = ReviewTask.objects.create(
+        project=project, item=gold_item, reason=ReviewReason.DOUBLE_REVIEW, priority=10
+    )
     queues.decision_undo(project=project, reviewer=reviewer)
+    follow_up.refresh_from_db()
+    assert follow_up.status == TaskStatus.OPEN
     assert quality.gold_accuracy(project=project, reviewer=reviewer) == (1, 1)
     assert Outcome.objects.get(item=gold_item).label == "5"
 
