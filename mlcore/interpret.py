@@ -134,25 +134,28 @@ def plot_confusion_matrix(
         raise ValueError(f"fmt must be 'png' or 'svg', got {fmt!r}")
     matrix = np.asarray(matrix)
     shown = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1) if normalize else matrix
-    side = max(4.0, 0.55 * len(labels) + 2.0)
-    fig = Figure(figsize=(side, side), dpi=100)
+    # Big enough to read every count at the size the run page shows it (issue 20, point 6):
+    # ~0.8 inch per class at 110 dpi, and type that shrinks only for many classes.
+    n = len(labels)
+    side = max(5.0, 0.8 * n + 2.5)
+    cell_font = 15 if n <= 10 else 12 if n <= 20 else 9
+    fig = Figure(figsize=(side, side), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.imshow(shown, cmap="Blues", vmin=0)
-    ax.set(
-        xticks=range(len(labels)),
-        yticks=range(len(labels)),
-        xlabel="Predicted",
-        ylabel="Actual",
-        title=title,
-    )
-    ax.set_xticklabels(labels, rotation=90 if max(map(len, labels), default=0) > 3 else 0)
-    ax.set_yticklabels(labels)
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xlabel("Predicted", fontsize=13)
+    ax.set_ylabel("Actual", fontsize=13)
+    ax.set_title(title, fontsize=14)
+    rotation = 90 if max(map(len, labels), default=0) > 3 else 0
+    ax.set_xticklabels(labels, rotation=rotation, fontsize=12)
+    ax.set_yticklabels(labels, fontsize=12)
     peak = shown.max() if shown.size else 0
     for (i, j), value in np.ndenumerate(shown):
         text = f"{value:.2f}" if normalize else str(int(value))
         color = "white" if peak and value > peak / 2 else "black"
-        ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
+        ax.text(j, i, text, ha="center", va="center", color=color, fontsize=cell_font)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt)

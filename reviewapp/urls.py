@@ -5,7 +5,7 @@ from django.urls import include, path
 from reviewapp.intake import views as intake_views
 from reviewapp.review import views as views_desk
 from reviewapp.rollout import views as views_rollout
-from reviewapp.site import views
+from reviewapp.site import views, views_quality
 from reviewapp.training import views as views_training
 from reviewapp.training import views_versions
 
@@ -33,6 +33,12 @@ rollout_patterns = [  # under projects/<slug>/rollout/
         views_rollout.rollout_champion_promote,
         name="rollout-champion-promote",
     ),
+]
+
+quality_patterns = [  # under projects/<slug>/quality/
+    path("", views_quality.quality_page, name="quality"),
+    path("gold/import/", views_quality.gold_import, name="gold-import"),
+    path("gold/promote/<int:item_id>/", views_quality.gold_promote, name="gold-promote"),
 ]
 
 urlpatterns = [
@@ -74,4 +80,5 @@ urlpatterns = [
     ),
     path("items/<int:item_id>/relabel/", views_training.item_relabel, name="item-relabel"),
     path("projects/<slug:slug>/rollout/", include(rollout_patterns)),
+    path("projects/<slug:slug>/quality/", include(quality_patterns)),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -20,6 +20,7 @@ from reviewapp.models import (
     RolloutEvent,
     TrainingRun,
 )
+from reviewapp.review import gold
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -54,9 +55,27 @@ class ItemAdmin(admin.ModelAdmin):
     exclude = ("image",)
     readonly_fields = [f.name for f in Item._meta.fields if f.name != "image"] + ["image_link"]
     date_hierarchy = "created_at"
+    actions = ["gold_mark", "gold_clear"]
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.action(description="Mark as gold (known label: the human outcome or base label)")
+    def gold_mark(self, request, queryset) -> None:
+        marked, unknown = gold.gold_items_mark(items=queryset.select_related("project"))
+        self.message_user(request, f"{marked} items marked as gold.", messages.SUCCESS)
+        if unknown:
+            ids = ", ".join(str(item.pk) for item in unknown[:20])
+            self.message_user(
+                request,
+                f"{len(unknown)} items have no known label and were left as they were: {ids}.",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Stop using as gold")
+    def gold_clear(self, request, queryset) -> None:
+        cleared = gold.gold_items_clear(items=queryset)
+        self.message_user(request, f"{cleared} items are no longer gold.", messages.SUCCESS)
 
     @admin.display(description="image")
     def image_link(self, obj: Item) -> str:

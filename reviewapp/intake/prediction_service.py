@@ -25,7 +25,7 @@ from reviewapp.models import (
     ReviewTask,
     TaskStatus,
 )
-from reviewapp.review import alerts, outcomes
+from reviewapp.review import alerts, gold, outcomes
 from reviewapp.rollout import policy as rollout_policy
 from reviewapp.rollout import routing, versions
 from reviewapp.rollout import services as rollout
@@ -178,7 +178,7 @@ def prediction_route(
         return None
     try:
         with transaction.atomic():
-            task, _ = ReviewTask.objects.get_or_create(
+            task, created = ReviewTask.objects.get_or_create(
                 item=item,
                 reason=decision.reason,
                 status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED],
@@ -192,9 +192,11 @@ def prediction_route(
                 },
             )
     except IntegrityError:
-        task = ReviewTask.objects.get(
+        return ReviewTask.objects.get(
             item=item, reason=decision.reason, status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED]
         )
+    if created:
+        gold.gold_task_mix_maybe(task=task)  # blind gold items at the project's rate
     return task
 
 

@@ -56,6 +56,9 @@ class Item(models.Model):
     is_gold = models.BooleanField(
         default=False, help_text="A known-label item used to measure reviewer accuracy."
     )
+    gold_label = models.CharField(
+        max_length=100, blank=True, default="", help_text="The gold item's known label."
+    )
     source = models.JSONField(default=dict, blank=True)
     original_filename = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

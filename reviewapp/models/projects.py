@@ -114,6 +114,16 @@ class Project(models.Model):
     double_review_rate = models.FloatField(
         default=0.0, help_text="Share of human-decided items that get a second, blind review."
     )
+    gold_rate = models.FloatField(
+        default=0.0, help_text="Share of new review tasks that bring a gold item along, blindly."
+    )
+    gold_min_accuracy = models.FloatField(
+        default=0.0,
+        help_text="Quality bar: a reviewer below this accuracy on gold is double-reviewed.",
+    )
+    gold_min_n = models.PositiveIntegerField(
+        default=10, help_text="Gold answers a reviewer needs before the quality bar applies."
+    )
     # Data-refresh policy for retraining.
     refresh_max_age_days = models.PositiveIntegerField(null=True, blank=True)
     refresh_per_class_cap = models.PositiveIntegerField(null=True, blank=True)
@@ -168,6 +178,8 @@ class Project(models.Model):
                     "ab_share",
                     "drift_audit_rate",
                     "alert_min_probability",
+                    "gold_rate",
+                    "gold_min_accuracy",
                 )
             ),
             models.CheckConstraint(

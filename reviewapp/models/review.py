@@ -59,6 +59,9 @@ class ReviewTask(models.Model):
         max_length=200, blank=True, default="", help_text="Why, in one line (the domain guard's)."
     )
     status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    # A gold item mixed into the queue under an ordinary reason: its decision is scored against
+    # the known label and never becomes the item's outcome (reviewapp.review.gold).
+    gold_check = models.BooleanField(default=False)
     claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

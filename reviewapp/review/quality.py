@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from reviewapp.models import (
@@ -53,11 +54,35 @@ def _open_task(*, task: ReviewTask, reason: str) -> ReviewTask | None:
         return None  # already open: one open task per item and reason
 
 
-def double_review_maybe_open(*, task: ReviewTask) -> ReviewTask | None:
-    """After a first human decision, queue a blind second review when the item is sampled."""
-    if task.project.double_review_rate <= 0:
-        return None  # spares loading the item
-    if not wants_double_review(project=task.project, item=task.item):
+def gold_accuracy(*, project, reviewer) -> tuple[int, int]:
+    """The reviewer's (correct, answered) gold tasks in the project; undone and skips left out."""
+    counts = Decision.objects.filter(
+        item__project=project, reviewer=reviewer, task__gold_check=True, undone_at__isnull=True
+    ).aggregate(
+        n=Count("pk", filter=~Q(verdict=Verdict.SKIP)),
+        correct=Count("pk", filter=~Q(verdict=Verdict.SKIP) & Q(label=F("item__gold_label"))),
+    )
+    return counts["correct"], counts["n"]
+
+
+def reviewer_below_bar(*, project, reviewer) -> bool:
+    """Whether the reviewer has answered enough gold tasks and is below the project's bar."""
+    if project.gold_min_accuracy <= 0:
+        return False  # no bar: spares the count
+    correct, n = gold_accuracy(project=project, reviewer=reviewer)
+    return n >= max(project.gold_min_n, 1) and correct / n < project.gold_min_accuracy
+
+
+def double_review_maybe_open(*, task: ReviewTask, reviewer=None) -> ReviewTask | None:
+    """After a first human decision, queue a blind second review when the item is sampled or
+    when the deciding reviewer is below the project's quality bar on gold."""
+    project = task.project
+    sampled = project.double_review_rate > 0 and wants_double_review(
+        project=project, item=task.item
+    )  # the rate is checked first: it spares loading the item
+    if not sampled and not (
+        reviewer is not None and reviewer_below_bar(project=project, reviewer=reviewer)
+    ):
         return None
     return _open_task(task=task, reason=ReviewReason.DOUBLE_REVIEW)
 
@@ -116,6 +141,8 @@ def undo_check(*, decision: Decision) -> None:
 
 def undo_consequences(*, decision: Decision) -> None:
     """Remove what an undone decision caused: its outcome and any review it opened."""
+    if decision.task.gold_check:
+        return  # a gold answer caused nothing: no outcome, no follow-up review
     open_statuses = [TaskStatus.OPEN, TaskStatus.CLAIMED]
     followups = {
         ReviewReason.DOUBLE_REVIEW: [ReviewReason.ADJUDICATION],

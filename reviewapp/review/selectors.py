@@ -77,7 +77,11 @@ def reviewer_stats(*, project: Project, reviewer) -> dict[str, float | int | Non
         item__project=project, reviewer=reviewer, undone_at__isnull=True
     ).exclude(verdict=Verdict.SKIP)
     today = mine.filter(created_at__date=timezone.localdate())
-    rows = list(today.values_list("item_id", "label", "item__is_gold", "item__base_label"))
+    rows = list(
+        today.values_list(
+            "item_id", "label", "item__is_gold", "item__gold_label", "item__base_label"
+        )
+    )
     others: dict[int, str] = {}
     for item_id, label in (
         Decision.objects.filter(item_id__in=[r[0] for r in rows], undone_at__isnull=True)
@@ -88,8 +92,9 @@ def reviewer_stats(*, project: Project, reviewer) -> dict[str, float | int | Non
     ):
         others.setdefault(item_id, label or "<ood>")
     agree = total = 0
-    for item_id, label, is_gold, base_label in rows:
-        reference = base_label if (is_gold and base_label) else others.get(item_id)
+    for item_id, label, is_gold, gold_label, base_label in rows:
+        known = gold_label or base_label
+        reference = known if (is_gold and known) else others.get(item_id)
         if reference is not None:
             total += 1
             agree += int(reference == (label or "<ood>"))

@@ -127,7 +127,7 @@ def _decide(
 
 
 def _decision_recorded(decision: Decision) -> None:
-    if decision.verdict == Verdict.SKIP:
+    if decision.verdict == Verdict.SKIP or decision.task.gold_check:
         return
     logger.info(
         "decision.recorded task=%s reviewer=%s verdict=%s",
@@ -165,6 +165,12 @@ def _decision_record(
         suggestion_shown=shown,
         duration_ms=duration_ms,
     )
+    if verdict != Verdict.SKIP and task.gold_check:
+        # Scored against the known label (quality.gold_accuracy); never the item's outcome.
+        decision.save(force_insert=True)
+        task.status, task.closed_at = TaskStatus.DONE, timezone.now()
+        task.save(update_fields=["status", "closed_at"])
+        return decision
     if verdict != Verdict.SKIP and task.reason not in _SECOND_LOOKS:
         _first_look_settle(task=task, decision=decision)
         return decision
@@ -197,7 +203,7 @@ def _first_look_settle(*, task: ReviewTask, decision: Decision) -> None:
         outcomes.outcome_settle_first_look(task=task, decision=decision)
     except IntegrityError:
         raise DecisionRefused("This item already has a final outcome; nothing was changed.")
-    review_quality.double_review_maybe_open(task=task)
+    review_quality.double_review_maybe_open(task=task, reviewer=decision.reviewer)
 
 
 def _normalise_verdict(

@@ -38,7 +38,7 @@ def corrections_since_last_run(*, project: Project) -> int:
     last = TrainingRun.objects.filter(project=project).order_by("-created_at").first()
     corrections = Decision.objects.filter(
         item__project=project, verdict=Verdict.CORRECT, undone_at__isnull=True
-    )
+    ).exclude(task__gold_check=True)  # a wrong answer on a gold item teaches the model nothing
     if last is not None:
         corrections = corrections.filter(created_at__gt=last.created_at)
     return corrections.count()

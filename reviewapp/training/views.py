@@ -72,11 +72,15 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     """A run: live progress while active, results and actions when done."""
     run = _run(request, run_id)
     version = ModelVersion.objects.filter(training_run=run).first()
+    detail = run.progress_detail or {}
     context = {
         "run": run,
         "project": run.project,
         "version": version,
         "active": run.state in ACTIVE,
+        # The loss chart is drawn from this saved history, live and after the run.
+        "history": detail.get("history", []),
+        "epochs": detail.get("epochs") or run.params.get("epochs") or 1,
         "sets": run.evaluation.get("sets", {}),
         "top_losses": run.evaluation.get("top_losses", []),
         "can_train": request.user.has_perm("reviewapp.trigger_training"),

@@ -92,6 +92,14 @@ ROWS: dict[str, tuple[int, ...]] = {
     "POST projects/<slug:slug>/rollout/challenger/set/": _s(302, 403, 403, 302, 302, 302, 302),
     "POST projects/<slug:slug>/rollout/challenger/ab/": _s(302, 403, 403, 302, 302, 302, 302),
     "POST projects/<slug:slug>/rollout/challenger/promote/": _s(302, 403, 403, 302, 302, 302, 302),
+    # Reviewer quality and gold items (issue 20): rollout admins only; the empty CSV post is a
+    # 400 (no file), the promotion of a never adjudicated item a refusal message and a redirect.
+    "GET projects/<slug:slug>/quality/": ADMIN_PAGE,
+    "GET projects/<slug:slug>/quality/gold/import/": ADMIN_PAGE,
+    "POST projects/<slug:slug>/quality/gold/import/": _s(302, 403, 403, 400, 400, 302, 302),
+    "POST projects/<slug:slug>/quality/gold/promote/<int:item_id>/": _s(
+        302, 403, 403, 302, 302, 302, 302
+    ),
     # REST API: tokens only; a token of project B gets 404 for A's data (existence stays private).
     "GET api/v1/schema/": PUBLIC,  # holds no data; clients generate code from it
     "GET api/v1/docs/": _s(401, 403, 403, 403, 200, 200, 200),  # tokens and staff
