@@ -339,15 +339,19 @@ def items_predict(*, item_ids: list[int]) -> BatchReport:
 
 
 def _claim_batch(*, first: int | None) -> list[int]:
-    """Claim ``first`` (when given) and due items up to a batch, waiting at most the batch wait."""
+    """Claim ``first`` (when given) and due items up to a batch.
+
+    When other items were due too (a flow is on) and the batch is not full, wait at most the
+    batch wait for more; a lone item is predicted at once.
+    """
     size = max(1, settings.HANDOFF_PREDICT_BATCH)
     ids = claims.items_claim_named(item_ids=[first]) if first is not None else []
+    ids += claims.items_claim_due(limit=size - len(ids), exclude=ids)
     deadline = time.monotonic() + settings.HANDOFF_PREDICT_BATCH_WAIT_MS / 1000
-    while True:
-        ids += claims.items_claim_due(limit=size - len(ids), exclude=ids)
-        if len(ids) >= size or time.monotonic() >= deadline:
-            return ids
+    while 1 < len(ids) < size and time.monotonic() < deadline:
         time.sleep(min(0.005, max(0.0, deadline - time.monotonic())))
+        ids += claims.items_claim_due(limit=size - len(ids), exclude=ids)
+    return ids
 
 
 def items_predict_due(*, first: int | None = None) -> BatchReport:
