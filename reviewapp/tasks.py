@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError
 
 from reviewapp import jobs
-from reviewapp.intake import batching, outbox
+from reviewapp.intake import batching, claims, outbox
 from reviewapp.models import Alias, Project
 from reviewapp.monitoring import services as monitoring
 from reviewapp.review import webhooks
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(
+    bind=True,
     name=jobs.PREDICT_ITEM,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -36,9 +37,14 @@ logger = logging.getLogger(__name__)
     retry_backoff_max=60,
     max_retries=12,
 )
-def predict_item(item_id: int) -> str:
+def predict_item(self, item_id: int) -> str:
     """Predict the item in a batch with other due items (issue 17), store and route them."""
-    return batching.items_predict_due(first=item_id).status_of(item_id)
+    status = batching.items_predict_due(first=item_id).status_of(item_id)
+    if status == "claimed-elsewhere":
+        # Another worker's lease holds the item. Should that worker have died (this may be the
+        # redelivery of its task), the lease lapses: look again then.
+        raise self.retry(countdown=claims.lease_seconds())
+    return status
 
 
 @shared_task(

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from celery.exceptions import Retry
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -177,3 +178,11 @@ def test_the_claim_statement_and_its_orm_twin_claim_the_same_items(champion_proj
                 picks.append(claims.items_claim_due(limit=limit, exclude=exclude, use_sql=use_sql))
                 transaction.savepoint_rollback(savepoint)
         assert picks[0] == picks[1] and picks[0]
+
+
+def test_a_task_whose_item_another_worker_holds_looks_again_after_the_lease(champion_project):
+    (item,) = _due_items(champion_project, 1, seed=500)
+    assert claims.items_claim_due(limit=1) == [item.pk]  # another worker (perhaps dead) has it
+    with pytest.raises(Retry):
+        tasks.predict_item.run(item.pk)
+    assert not Prediction.objects.filter(item=item).exists()
