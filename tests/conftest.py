@@ -120,7 +120,7 @@ def celery_worker_processes(count: int, tmp_path: Path, extra_env: dict | None =
             )
             process.log_path = log_path
             processes.append(process)
-        deadline = time.monotonic() + 60 * count  # they start side by side
+        deadline = time.monotonic() + 120 * count  # side by side, on a busy machine too
         for process in processes:
             while "ready." not in process.log_path.read_text():
                 if process.poll() is not None or time.monotonic() > deadline:
