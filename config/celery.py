@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -14,3 +14,23 @@ app.autodiscover_tasks()
 from config.worker_health import HeartbeatFile  # noqa: E402
 
 app.steps["consumer"].add(HeartbeatFile)
+
+
+@signals.worker_init.connect
+def _cores_share(sender, **_) -> None:
+    """Give each prefork pool process its share of the cores (issue 17): N pool processes each
+    running torch's default thread count (all cores) oversubscribe the CPU and all slow down.
+    HANDOFF_PREDICT_THREADS, when set, wins."""
+    if not os.environ.get("HANDOFF_PREDICT_THREADS") and isinstance(sender.concurrency, int):
+        share = max(1, len(os.sched_getaffinity(0)) // max(1, sender.concurrency))
+        os.environ["HANDOFF_PREDICT_THREADS"] = str(share)
+
+
+@signals.worker_process_init.connect
+def _torch_threads(**_) -> None:
+    threads = int(os.environ.get("HANDOFF_PREDICT_THREADS") or 0)
+    if threads > 0:
+        # Deferred: torch, which only a worker's pool process needs (never the web process).
+        import torch
+
+        torch.set_num_threads(threads)

@@ -266,7 +266,6 @@ HANDOFF_API_MAX_REQUEST_BYTES = int(
 # Entries per batch request (issue 17: bulk ingest stores a batch in one transaction).
 HANDOFF_API_MAX_BATCH = int(os.environ.get("HANDOFF_API_MAX_BATCH", "200"))
 HANDOFF_API_MAX_WAIT_SECONDS = float(os.environ.get("HANDOFF_API_MAX_WAIT_SECONDS", "30"))
-HANDOFF_API_SYNC_WORKERS = int(os.environ.get("HANDOFF_API_SYNC_WORKERS", "2"))
 HANDOFF_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("HANDOFF_WEBHOOK_TIMEOUT_SECONDS", "10"))
 HANDOFF_WEBHOOK_MAX_RETRIES = int(os.environ.get("HANDOFF_WEBHOOK_MAX_RETRIES", "8"))
 HANDOFF_WEBHOOK_BACKOFF_SECONDS = int(os.environ.get("HANDOFF_WEBHOOK_BACKOFF_SECONDS", "30"))
@@ -366,3 +365,15 @@ LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # lockouts (WARNING), not eve
 HANDOFF_PREDICTION_REQUEUE_SECONDS = int(
     os.environ.get("HANDOFF_PREDICTION_REQUEUE_SECONDS", "600")
 )
+
+# --- Batched prediction (issue 17; reviewapp/intake/batching.py, reviewapp/intake/batcher.py) ---
+# A prediction worker claims up to BATCH due items (waiting up to BATCH_WAIT_MS to fill one),
+# decodes them on DECODE_THREADS threads and runs one forward per model version; its lease on
+# the claimed items lasts LEASE_SECONDS. The web process's `wait` batcher gathers requests for
+# at most API_BATCH_WAIT_MS or API_BATCH items before one forward.
+HANDOFF_PREDICT_BATCH = int(os.environ.get("HANDOFF_PREDICT_BATCH", "64"))
+HANDOFF_PREDICT_BATCH_WAIT_MS = float(os.environ.get("HANDOFF_PREDICT_BATCH_WAIT_MS", "20"))
+HANDOFF_PREDICT_DECODE_THREADS = int(os.environ.get("HANDOFF_PREDICT_DECODE_THREADS", "4"))
+HANDOFF_PREDICTION_LEASE_SECONDS = float(os.environ.get("HANDOFF_PREDICTION_LEASE_SECONDS", "30"))
+HANDOFF_API_BATCH = int(os.environ.get("HANDOFF_API_BATCH", "16"))
+HANDOFF_API_BATCH_WAIT_MS = float(os.environ.get("HANDOFF_API_BATCH_WAIT_MS", "20"))

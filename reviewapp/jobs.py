@@ -16,6 +16,7 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 PREDICT_ITEM = "reviewapp.predict_item"
+PREDICT_BATCH = "reviewapp.predict_batch"
 SWEEP_PREDICTIONS = "reviewapp.sweep_predictions"
 TRAIN_MODEL = "reviewapp.train_model"
 REAP_TRAINING_RUNS = "reviewapp.reap_training_runs"
@@ -31,6 +32,7 @@ ALERTS_ESCALATE = "reviewapp.alerts_escalate"
 
 TASK_NAMES = (
     PREDICT_ITEM,
+    PREDICT_BATCH,
     SWEEP_PREDICTIONS,
     TRAIN_MODEL,
     REAP_TRAINING_RUNS,

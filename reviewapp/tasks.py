@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError
 
 from reviewapp import jobs
-from reviewapp.intake import outbox, prediction_service
+from reviewapp.intake import batching, claims, outbox
 from reviewapp.models import Alias, Project
 from reviewapp.monitoring import services as monitoring
 from reviewapp.review import alerts, webhooks
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(
+    bind=True,
     name=jobs.PREDICT_ITEM,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -37,9 +38,31 @@ logger = logging.getLogger(__name__)
     retry_backoff_max=60,
     max_retries=12,
 )
-def predict_item(item_id: int) -> str:
-    """Predict one item with its project's champion, store the prediction, route it."""
-    return prediction_service.item_predict(item_id=item_id)
+def predict_item(self, item_id: int) -> str:
+    """Predict the item in a batch with other due items (issue 17), store and route them."""
+    status = batching.items_predict_due(first=item_id).status_of(item_id)
+    if status == "claimed-elsewhere":
+        # Another worker's lease holds the item. Should that worker have died (this may be the
+        # redelivery of its task), the lease lapses: look again then.
+        raise self.retry(countdown=claims.lease_seconds())
+    return status
+
+
+@shared_task(
+    name=jobs.PREDICT_BATCH,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),  # the database restarts: try again
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=12,
+)
+def predict_batch() -> int:
+    """Predict a batch of due items; a full batch sends the next one (a backlog drains itself)."""
+    report = batching.items_predict_due()
+    if report.size >= settings.HANDOFF_PREDICT_BATCH:
+        jobs.job_send(jobs.PREDICT_BATCH)
+    return report.size
 
 
 @shared_task(name=jobs.SWEEP_PREDICTIONS, acks_late=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -87,9 +88,9 @@ def _database_url() -> str:
     )
 
 
-@pytest.fixture
-def celery_worker(transactional_db, media_dir, artifacts_dir, tmp_path):
-    """A real `celery worker` process on the configured broker and the test database."""
+@contextlib.contextmanager
+def celery_worker_processes(count: int, tmp_path: Path, extra_env: dict | None = None):
+    """`count` real `celery worker` processes on the configured broker and the test database."""
     from django.conf import settings
 
     from config.celery import app
@@ -101,30 +102,50 @@ def celery_worker(transactional_db, media_dir, artifacts_dir, tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
-        "MEDIA_ROOT": str(media_dir),
-        "ARTIFACTS_ROOT": str(artifacts_dir),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "ARTIFACTS_ROOT": str(settings.ARTIFACTS_ROOT),
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
-    log_path = tmp_path / "worker.log"
-    log = log_path.open("w")
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default"]
-    command += ["-c", "1", "-n", f"test-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "INFO"]
-    command += ["--without-gossip", "--without-mingle"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while "ready." not in log_path.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"celery worker did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.2)
-    process.log_path = log_path
-    yield process
-    process.terminate()
+    processes, logs = [], []
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        for index in range(count):
+            log_path = tmp_path / ("worker.log" if count == 1 else f"worker{index}.log")
+            logs.append(log_path.open("w"))
+            command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default"]
+            command += ["-c", "1", "-n", f"test-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "INFO"]
+            command += ["--without-gossip", "--without-mingle"]
+            process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=logs[-1], stderr=subprocess.STDOUT
+            )
+            process.log_path = log_path
+            processes.append(process)
+        deadline = time.monotonic() + 120 * count  # side by side, on a busy machine too
+        for process in processes:
+            while "ready." not in process.log_path.read_text():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        f"celery worker did not start:\n{process.log_path.read_text()[-3000:]}"
+                    )
+                time.sleep(0.2)
+        yield processes
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for log in logs:
+            log.close()
+
+
+@pytest.fixture
+def celery_worker(transactional_db, media_dir, artifacts_dir, tmp_path):
+    """A real `celery worker` process on the configured broker and the test database."""
+    with celery_worker_processes(1, tmp_path) as (process,):
+        yield process
 
 
 def wait_for(predicate, *, timeout: float = 60, interval: float = 0.2, message: str = ""):

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 
 from reviewapp.api.uploads import polyglot_reason
-from reviewapp.intake import bulk, outbox, prediction_service, services
+from reviewapp.intake import batcher, bulk, outbox, services
 from reviewapp.models import ApiClient, Item, ItemOrigin, Project
 
 logger = logging.getLogger(__name__)
 
-_EXECUTOR: ThreadPoolExecutor | None = None
+_BATCHER: batcher.Batcher | None = None
 
 
 @dataclass
@@ -85,30 +84,25 @@ def item_submit(
     )
 
 
-def _executor() -> ThreadPoolExecutor:
-    global _EXECUTOR
-    if _EXECUTOR is None:
-        _EXECUTOR = ThreadPoolExecutor(
-            max_workers=settings.HANDOFF_API_SYNC_WORKERS, thread_name_prefix="api-predict"
+def wait_batcher() -> batcher.Batcher:
+    """This process's batcher for requests that wait for their prediction (made on first use)."""
+    global _BATCHER
+    if _BATCHER is None:
+        _BATCHER = batcher.Batcher(
+            max_batch=settings.HANDOFF_API_BATCH,
+            max_wait=settings.HANDOFF_API_BATCH_WAIT_MS / 1000,
         )
-    return _EXECUTOR
-
-
-def _predict_in_thread(item_id: int) -> str:
-    try:
-        return prediction_service.item_predict(item_id=item_id)
-    finally:
-        connection.close()
+    return _BATCHER
 
 
 def item_predict_within(*, item: Item, seconds: float) -> bool:
-    """Predict and route the item on this process's CPU, waiting at most `seconds`.
+    """Predict and route the item through this process's batcher, waiting at most `seconds`.
 
-    When the budget runs out (or the prediction fails) the Celery task takes over; the task is
-    idempotent, so a late finish of the synchronous attempt does no harm. Returns True when the
-    synchronous prediction finished in time.
+    When the budget runs out (or the prediction fails) the Celery task takes over; prediction
+    is idempotent, so a late finish of the synchronous attempt does no harm. Returns True when
+    the synchronous prediction finished in time.
     """
-    future = _executor().submit(_predict_in_thread, item.pk)
+    future = wait_batcher().submit(item.pk)
     try:
         result = future.result(timeout=seconds)
     except FutureTimeout:

@@ -17,7 +17,6 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from reviewapp.intake import media, outbox, services
 from reviewapp.models import Item, ItemKind, ItemOrigin, Project, item_upload_path
@@ -148,14 +147,11 @@ def _insert(new_items: list[tuple[Item, BulkEntry]], *, enqueue_prediction: bool
 
 
 def _enqueue(item_ids: list[int]) -> None:
-    """Send each prediction; once the broker refuses one, the rest are due now for the sweeper."""
-    for position, item_id in enumerate(item_ids):
-        if not outbox.prediction_enqueue(item_id=item_id):
-            rest = item_ids[position + 1 :]
-            Item.objects.filter(pk__in=rest, prediction_due_at__isnull=False).update(
-                prediction_due_at=timezone.now()
-            )
-            return
+    """A batch's predictions go as batch tasks; a refused send leaves them due for the sweeper."""
+    if len(item_ids) == 1:
+        outbox.prediction_enqueue(item_id=item_ids[0])
+    else:
+        outbox.predictions_enqueue(item_ids=item_ids)
 
 
 def _one(*, project: Project, origin: str, entry: BulkEntry, enqueue: bool) -> tuple[Item, bool]:

@@ -40,8 +40,11 @@ def domain_profile(version: ModelVersion) -> DomainProfile | None:
 
 def looks_of(prediction: Prediction) -> Looks | None:
     """The item's statistics beside the profile of the version that predicted it (or None)."""
+    result = getattr(prediction, "result", None)  # the batched worker keeps it: no query
     stats = (
-        DriftSample.objects.filter(prediction_id=prediction.pk)
+        result.image_stats
+        if result is not None
+        else DriftSample.objects.filter(prediction_id=prediction.pk)
         .values_list("image_stats", flat=True)
         .first()
     )

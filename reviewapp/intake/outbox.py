@@ -45,6 +45,24 @@ def prediction_enqueue(*, item_id: int) -> bool:
     return True
 
 
+def predictions_enqueue(*, item_ids: list[int]) -> bool:
+    """Send one batch task per HANDOFF_PREDICT_BATCH new items (each drains that many due items).
+
+    On a broker error every item is marked due now for the sweeper. Returns True when all went.
+    """
+    batches = -(-len(item_ids) // max(1, settings.HANDOFF_PREDICT_BATCH))
+    try:
+        for _ in range(batches):
+            jobs.job_send(jobs.PREDICT_BATCH, retry=True, retry_policy=SEND_RETRY)
+    except (BrokerError, OSError) as exc:
+        logger.warning("prediction.batch_enqueue_failed items=%s error=%s", len(item_ids), exc)
+        Item.objects.filter(pk__in=item_ids, prediction_due_at__isnull=False).update(
+            prediction_due_at=timezone.now()
+        )
+        return False
+    return True
+
+
 def _mark_due(*, item_id: int, at: datetime) -> None:
     try:
         Item.objects.filter(pk=item_id, prediction_due_at__isnull=False).update(

@@ -1,113 +1,34 @@
-"""The prediction service: predict an item with the champion (and challenger), store, route.
+"""Storing and routing one prediction: the per-item primitives under the batched worker.
 
-Called by the prediction task; redelivery is harmless (one prediction per item and model
-version, one open task per item and reason, one outcome per item).
+reviewapp/intake/batching.py predicts items in batches and writes them in bulk; when a bulk write
+meets a row that a concurrent worker wrote first, it falls back to these, which settle each row
+by its constraint. Redelivery is harmless (one prediction per item and model version, one open
+task per item and reason, one outcome per item).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
-from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from reviewapp import jobs, ml
-from reviewapp.intake import domain, outbox
+from reviewapp import ml
+from reviewapp.intake import domain
 from reviewapp.models import (
     DecidedBy,
     DriftSample,
     Item,
-    ItemKind,
     ModelVersion,
+    Outcome,
     Prediction,
     ReviewTask,
     TaskStatus,
 )
 from reviewapp.review import alerts, gold, outcomes
 from reviewapp.rollout import policy as rollout_policy
-from reviewapp.rollout import routing, versions
-from reviewapp.rollout import services as rollout
+from reviewapp.rollout import routing
 
 logger = logging.getLogger(__name__)
-
-
-def item_predict(*, item_id: int) -> str:
-    """Predict one item with its project's champion, store the prediction, route it.
-
-    Returns what happened ("predicted", "already-predicted", "missing", "no-champion"). An
-    item without a champion stays due: the outbox sweeper tries again after the requeue delay.
-    """
-    item = Item.objects.select_related("project").filter(pk=item_id).first()
-    if item is None:
-        logger.warning("predict_item.missing item=%s", item_id)
-        return "missing"
-    champion = versions.champion_of(item.project)
-    if champion is None:
-        logger.warning("predict_item.no_champion item=%s project=%s", item_id, item.project.slug)
-        return "no-champion"
-    existing = item.predictions.filter(model_version=champion).first()
-    prediction = existing or _predict_with(item=item, version=champion)
-    prediction_route(prediction=prediction, challenger_prediction=_challenger_predict(item))
-    if existing is None:
-        _drift_check_maybe_enqueue(prediction=prediction)
-    outbox.prediction_settle(item_id=item_id)
-    if existing is not None:
-        return "already-predicted"
-    logger.info("predict_item.done item=%s label=%s", item_id, prediction.label)
-    return "predicted"
-
-
-def _drift_check_maybe_enqueue(*, prediction: Prediction) -> bool:
-    """After a new champion prediction: enqueue a drift check every HANDOFF_DRIFT_CHECK_EVERY."""
-    every = settings.HANDOFF_DRIFT_CHECK_EVERY
-    if every <= 0:
-        return False
-    count = Prediction.objects.filter(model_version_id=prediction.model_version_id).count()
-    if count % every:
-        return False
-    jobs.job_send_on_commit(jobs.DRIFT_CHECK, prediction.model_version.project_id)
-    return True
-
-
-def _predict_with(*, item: Item, version: ModelVersion) -> Prediction:
-    """Predict one item with one model version and store it (once per pair)."""
-    existing = item.predictions.filter(model_version=version).first()
-    if existing is not None:
-        return existing
-    names = item.frame_names or [item.image.name]  # a clip is predicted on its sampled frames
-    images = []
-    for name in names:
-        with default_storage.open(name, "rb") as handle:
-            images.append(ml.load_image(handle))
-    started = time.perf_counter()
-    results = ml.predict_images(
-        artifact_path=version.artifact_path, sha256=version.sha256, images=images
-    )
-    latency_ms = (time.perf_counter() - started) * 1000
-    frames: list[dict] = []
-    if item.kind == ItemKind.CLIP:
-        times = [frame["time"] for frame in item.clip["frames"]]
-        frames = ml.clip_frame_summaries(results, times)
-        results = [ml.clip_aggregate(results, priority_labels=item.project.priority_labels)]
-    prediction, _ = prediction_record(
-        item=item, model_version=version, result=results[0], latency_ms=latency_ms, frames=frames
-    )
-    return prediction
-
-
-def _challenger_predict(item: Item) -> Prediction | None:
-    """The challenger predicts every item beside the champion (None without a challenger)."""
-    challenger = rollout.challenger_of(item.project)
-    if challenger is None:
-        return None
-    try:
-        return _predict_with(item=item, version=challenger)
-    except ml.ArtifactError:
-        # A broken challenger must never stop the champion from acting.
-        logger.exception("predict_item.challenger_failed item=%s v=%s", item.pk, challenger.number)
-        return None
 
 
 def prediction_record(
@@ -146,6 +67,41 @@ def prediction_record(
     return prediction, True
 
 
+def route_decide(
+    *,
+    prediction: Prediction,
+    challenger_prediction: Prediction | None,
+    policy: rollout_policy.Policy,
+) -> tuple[routing.Route, Prediction]:
+    """The rollout policy's route for a champion prediction, and the prediction that acts."""
+    item = prediction.item
+    decision = routing.route(
+        prediction=rollout_policy.Scored.of(prediction),
+        policy=policy,
+        buckets=routing.Buckets.of(project_id=item.project_id, key=item.key),
+        challenger=rollout_policy.Scored.of(challenger_prediction)
+        if challenger_prediction
+        else None,
+        looks=domain.looks_of(prediction),
+    )
+    acting = challenger_prediction if decision.acting == routing.CHALLENGER else prediction
+    return decision, acting
+
+
+def review_task_build(*, item: Item, decision: routing.Route, acting: Prediction) -> ReviewTask:
+    """The open review task a route asks for (not saved)."""
+    return ReviewTask(
+        item=item,
+        project=item.project,
+        reason=decision.reason,
+        prediction=acting,
+        priority=decision.priority,
+        audit_probability=decision.audit_probability,
+        detail=decision.detail[:200],
+        status=TaskStatus.OPEN,
+    )
+
+
 def prediction_route(
     *, prediction: Prediction, challenger_prediction: Prediction | None = None
 ) -> ReviewTask | None:
@@ -154,8 +110,7 @@ def prediction_route(
     Returns the review task, or None when the model decided (or the item was already decided).
     """
     item = prediction.item
-    project = item.project
-    if hasattr(item, "outcome"):
+    if Outcome.objects.filter(item_id=item.pk).exists():
         return None
     alerts.alert_raise_for(prediction=prediction)  # before the redelivery check: idempotent
     open_task = ReviewTask.objects.filter(
@@ -163,19 +118,15 @@ def prediction_route(
     ).first()
     if open_task is not None:  # a redelivery: the item is already waiting for a human
         return open_task
-    decision = routing.route(
-        prediction=rollout_policy.Scored.of(prediction),
-        policy=rollout_policy.Policy.from_project(project),
-        buckets=routing.Buckets.of(project_id=project.pk, key=item.key),
-        challenger=rollout_policy.Scored.of(challenger_prediction)
-        if challenger_prediction
-        else None,
-        looks=domain.looks_of(prediction),
+    decision, acting = route_decide(
+        prediction=prediction,
+        challenger_prediction=challenger_prediction,
+        policy=rollout_policy.Policy.from_project(item.project),
     )
-    acting = challenger_prediction if decision.acting == routing.CHALLENGER else prediction
     if decision.auto_accept:
-        _outcome_auto_accept(prediction=acting, audit_probability=decision.audit_probability)
+        outcome_auto_accept(prediction=acting, audit_probability=decision.audit_probability)
         return None
+    built = review_task_build(item=item, decision=decision, acting=acting)
     try:
         with transaction.atomic():
             task, created = ReviewTask.objects.get_or_create(
@@ -183,11 +134,11 @@ def prediction_route(
                 reason=decision.reason,
                 status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED],
                 defaults={
-                    "project": project,
+                    "project_id": item.project_id,
                     "prediction": acting,
-                    "priority": decision.priority,
-                    "audit_probability": decision.audit_probability,
-                    "detail": decision.detail[:200],
+                    "priority": built.priority,
+                    "audit_probability": built.audit_probability,
+                    "detail": built.detail,
                     "status": TaskStatus.OPEN,
                 },
             )
@@ -200,7 +151,7 @@ def prediction_route(
     return task
 
 
-def _outcome_auto_accept(*, prediction: Prediction, audit_probability: float | None) -> None:
+def outcome_auto_accept(*, prediction: Prediction, audit_probability: float | None) -> None:
     """The model decides: store its label as the outcome, with the audit probability it had."""
     try:
         with transaction.atomic():

@@ -65,6 +65,9 @@ class Item(models.Model):
     # The item is its own outbox entry: set at ingest, cleared once the prediction task has
     # run; the sweeper (reviewapp.sweep_predictions) re-sends what is overdue.
     prediction_due_at = models.DateTimeField(null=True, blank=True)
+    # A prediction worker's lease on the item (reviewapp/intake/batching.py): while it lies in
+    # the future no other worker claims the item; a worker that died lets it lapse.
+    prediction_claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

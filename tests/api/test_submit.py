@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from reviewapp.api import submission
 from reviewapp.models import Item
-from tests.api.conftest import image_bytes, media_files, png_header_only
+from tests.api.conftest import Api, image_bytes, media_files, png_header_only
 from tests.factories import ProjectFactory, png_bytes
 
 
@@ -221,3 +223,18 @@ def test_wait_without_a_champion_is_accepted_not_finished(api):
     response = api.submit(png_bytes(41), key="no-model", wait="5")
     assert response.status_code == 202, response.content
     assert response.json()["status"] == "received"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wait_request_is_answered_by_the_batcher_without_a_worker(
+    champion_project, digit_records
+):
+    """No Celery worker runs here: the web process's batcher predicts and routes the item."""
+    api = Api(project=champion_project)
+    batches = submission.wait_batcher().batches
+    response = api.submit(Path(digit_records[5].path).read_bytes(), key="batched", wait="20")
+    assert response.status_code == 201, response.content
+    assert response.json()["status"] in {"decided", "waiting_for_review"}
+    assert submission.wait_batcher().batches == batches + 1
+    item = Item.objects.get(client_key="batched")
+    assert item.prediction_due_at is None and item.predictions.count() == 1

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 def test_task_names_are_pinned():
     # Renaming a task strands the messages already queued under the old name.
     assert tasks.predict_item.name == "reviewapp.predict_item"
+    assert tasks.predict_batch.name == "reviewapp.predict_batch"
     assert tasks.drift_check.name == "reviewapp.drift_check"
     assert tasks.drift_check_all.name == "reviewapp.drift_check_all"
 
@@ -28,6 +29,7 @@ def test_every_task_is_sent_by_a_pinned_name_and_every_pinned_name_has_its_task(
     assert registered == set(jobs.TASK_NAMES)
     assert {
         "reviewapp.predict_item",
+        "reviewapp.predict_batch",
         "reviewapp.sweep_predictions",
         "reviewapp.train_model",
         "reviewapp.reap_training_runs",

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from reviewapp import ml
-from reviewapp.intake import media, prediction_service
+from reviewapp.intake import batching, media
 from reviewapp.models import Item, ItemKind, Outcome, Prediction, ReviewReason, Stage
 from reviewapp.rollout import versions
 from tests.factories import ReviewerFactory, RolloutAdminFactory
@@ -29,7 +29,7 @@ def _upload(client, project, data: bytes, name: str) -> Item:
 
 
 def _predict(item: Item) -> Prediction:
-    assert prediction_service.item_predict(item_id=item.pk) == "predicted"
+    assert batching.items_predict(item_ids=[item.pk]).predicted == [item.pk]
     return Prediction.objects.get(item=item)
 
 

@@ -1,0 +1,115 @@
+"""A dynamic batcher for requests that wait for their prediction (issue 17).
+
+Requests in one process hand their item ids to one batcher thread, which predicts them in
+batches of at most ``max_batch`` with one forward each (reviewapp/intake/batching.py) and hands
+each request its own answer. An idle batcher starts on a lone request at once (no added wait);
+when requests came together in the last batch, it waits at most ``max_wait`` for more, so a
+flood is served with the throughput of large batches while one user waits for one forward only
+(the "dynamic batching" of serving systems, e.g. Triton's max_queue_delay). The requests never
+go through the Celery queue, so a backlog there does not delay them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from django.db import close_old_connections, connection
+
+from reviewapp.intake import batching, claims
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Request:
+    item_id: int
+    future: Future = field(default_factory=Future)
+
+
+def claimed_items_predict(item_ids: list[int]) -> batching.BatchReport:
+    """Claim the items no worker holds and predict them in one batch."""
+    return batching.items_predict(item_ids=claims.items_claim_named(item_ids=item_ids))
+
+
+class Batcher:
+    """Gathers item ids from waiting requests into batches predicted on one thread."""
+
+    def __init__(
+        self,
+        *,
+        max_batch: int,
+        max_wait: float,
+        predict: Callable[[list[int]], batching.BatchReport] = claimed_items_predict,
+    ) -> None:
+        self.max_batch, self.max_wait, self._predict = max(1, max_batch), max_wait, predict
+        self._queue: queue.Queue[_Request] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self.batches = 0  # how many forwards this batcher ran (observable by tests and logs)
+        self.items = 0
+        self._last_size = 0
+
+    def submit(self, item_id: int) -> Future:
+        """Queue an item; the future's result is its status (as ``BatchReport.status_of``)."""
+        self._ensure_thread()
+        request = _Request(item_id=item_id)
+        self._queue.put(request)
+        return request.future
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            # A forked process (a gunicorn worker) does not inherit the parent's thread.
+            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._loop, name="predict-batcher", daemon=True
+                )
+                self._thread.start()
+
+    def _gather(self, first: _Request) -> list[_Request]:
+        batch = [first]
+        wait = self.max_wait if self._last_size > 1 or not self._queue.empty() else 0.0
+        deadline = time.monotonic() + wait
+        while len(batch) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                request = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+            batch.append(request)
+        return batch
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._gather(self._queue.get())
+            self._last_size = len(batch)
+            self._run(batch)
+
+    def _run(self, batch: list[_Request]) -> None:
+        ids = list(dict.fromkeys(request.item_id for request in batch))
+        close_old_connections()
+        try:
+            report = self._predict(ids)
+        except Exception as exc:
+            logger.exception("api.batcher.failed size=%s", len(ids))
+            connection.close()  # never reuse a connection left in an unknown state
+            for request in batch:
+                request.future.set_exception(exc)
+            return
+        self.batches += 1
+        self.items += len(ids)
+        logger.info("api.batcher.batch size=%s predicted=%s", len(ids), len(report.predicted))
+        for request in batch:
+            request.future.set_result(report.status_of(request.item_id))

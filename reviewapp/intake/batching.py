@@ -1,0 +1,370 @@
+"""Micro-batched prediction (issue 17): claim due items, one forward per model, bulk writes.
+
+A prediction task claims a batch of due items (reviewapp/intake/claims.py: up to
+HANDOFF_PREDICT_BATCH items, waiting at most HANDOFF_PREDICT_BATCH_WAIT_MS to fill it), decodes
+their images on a thread pool, runs one forward per model version (the champion, and the
+challenger the same way), then writes the predictions, drift samples, review tasks and model
+decisions with bulk inserts in one transaction, and takes the items out of the outbox.
+
+Redelivery writes nothing twice: predictions already stored are not predicted again, a bulk
+insert that meets a row a concurrent worker wrote first rolls back to its savepoint and the
+per-item primitives (reviewapp/intake/prediction_service.py) settle each row by its constraint.
+Drift checks are sent when a new champion prediction's id is a multiple of
+HANDOFF_DRIFT_CHECK_EVERY: no COUNT(*) per prediction, one check per that many predictions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from reviewapp import jobs, ml
+from reviewapp.intake import claims, prediction_service
+from reviewapp.models import (
+    DriftSample,
+    Item,
+    ItemKind,
+    ModelVersion,
+    Outcome,
+    Prediction,
+    Project,
+    ReviewTask,
+    TaskStatus,
+)
+from reviewapp.review import alerts, gold
+from reviewapp.rollout import policy as rollout_policy
+from reviewapp.rollout import services as rollout
+from reviewapp.rollout import versions
+
+logger = logging.getLogger(__name__)
+
+_DECODER: ThreadPoolExecutor | None = None
+_DECODER_LOCK = threading.Lock()
+
+
+@dataclass
+class BatchReport:
+    """What one batch did: items predicted, found predicted already, left due, or missing."""
+
+    predicted: list[int] = field(default_factory=list)
+    already: list[int] = field(default_factory=list)
+    waiting: list[int] = field(default_factory=list)  # no champion, or unreadable: still due
+    missing: list[int] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.predicted) + len(self.already) + len(self.waiting)
+
+    def status_of(self, item_id: int) -> str:
+        """The per-item answer the prediction task always gave."""
+        if item_id in self.predicted:
+            return "predicted"
+        if item_id in self.already:
+            return "already-predicted"
+        if item_id in self.missing:
+            return "missing"
+        if item_id in self.waiting:
+            return "no-champion"
+        return "claimed-elsewhere"  # another worker's lease holds it
+
+
+def _decoder() -> ThreadPoolExecutor:
+    global _DECODER
+    with _DECODER_LOCK:
+        if _DECODER is None:
+            _DECODER = ThreadPoolExecutor(
+                max_workers=settings.HANDOFF_PREDICT_DECODE_THREADS,
+                thread_name_prefix="predict-decode",
+            )
+        return _DECODER
+
+
+def _images_load(item: Item) -> list:
+    """An item's images as the model sees them: the image, or a clip's sampled frames."""
+    images = []
+    for name in item.frame_names or [item.image.name]:
+        with default_storage.open(name, "rb") as handle:
+            images.append(ml.load_image(handle))
+    return images
+
+
+def _images_load_all(items: list[Item]) -> dict[int, list]:
+    """Decode every item's images on the thread pool; an unreadable item is left out (logged)."""
+    futures = {item.pk: _decoder().submit(_images_load, item) for item in items}
+    loaded = {}
+    for item_id, future in futures.items():
+        try:
+            loaded[item_id] = future.result()
+        except (OSError, ml.ImageLoadError) as exc:
+            logger.warning("predict_batch.unreadable item=%s error=%s", item_id, exc)
+    return loaded
+
+
+def _forward(
+    *, version: ModelVersion, items: list[Item], images: dict[int, list]
+) -> list[Prediction]:
+    """One forward for all items' images with one model version: unsaved Prediction rows."""
+    flat = [image for item in items for image in images[item.pk]]
+    started = time.perf_counter()
+    results = ml.predict_images(
+        artifact_path=version.artifact_path, sha256=version.sha256, images=flat
+    )
+    latency_ms = (time.perf_counter() - started) * 1000
+    rows, offset = [], 0
+    for item in items:
+        count = len(images[item.pk])
+        own, offset = results[offset : offset + count], offset + count
+        frames: list[dict] = []
+        if item.kind == ItemKind.CLIP:
+            times = [frame["time"] for frame in item.clip["frames"]]
+            frames = ml.clip_frame_summaries(own, times)
+            own = [ml.clip_aggregate(own, priority_labels=item.project.priority_labels)]
+        result = own[0]
+        prediction = Prediction(
+            item=item,
+            model_version=version,
+            label=result.label,
+            confidence=float(result.confidence),
+            probabilities={k: float(v) for k, v in result.probabilities.items()},
+            ood_score=float(result.ood_score),
+            is_ood=bool(result.is_ood),
+            latency_ms=latency_ms,
+            frames=frames,
+        )
+        prediction.result = result  # kept for its drift sample
+        rows.append(prediction)
+    return rows
+
+
+def _drift_sample(prediction: Prediction) -> DriftSample | None:
+    result = prediction.result
+    if result.embedding is None and result.image_stats is None:
+        return None
+    return DriftSample(
+        prediction=prediction,
+        embedding=list(result.embedding or []),
+        image_stats=dict(result.image_stats or {}),
+    )
+
+
+def _predictions_store(rows: list[Prediction]) -> tuple[list[Prediction], list[Prediction]]:
+    """Insert new predictions and their drift samples in bulk; returns (stored, inserted here).
+
+    A row a concurrent worker stored first breaks the bulk insert: that batch is stored one row
+    at a time instead, each keeping the first stored prediction of its (item, version).
+    """
+    if not rows:
+        return [], []
+    try:
+        with transaction.atomic():
+            Prediction.objects.bulk_create(rows)
+            samples = [s for s in map(_drift_sample, rows) if s is not None]
+            DriftSample.objects.bulk_create(samples)
+        return rows, rows
+    except IntegrityError:
+        logger.info("predict_batch.concurrent_insert rows=%s", len(rows))
+    stored, inserted = [], []
+    for row in rows:
+        prediction, created = prediction_service.prediction_record(
+            item=row.item,
+            model_version=row.model_version,
+            result=row.result,
+            latency_ms=row.latency_ms,
+            frames=row.frames,
+        )
+        stored.append(prediction)
+        if created:
+            inserted.append(prediction)
+    return stored, inserted
+
+
+def _predict_version(
+    *, version: ModelVersion, items: list[Item], images: dict[int, list]
+) -> tuple[dict[int, Prediction], list[Prediction]]:
+    """Each item's prediction by ``version`` (stored ones reused), and the rows new here."""
+    done = {
+        p.item_id: p
+        for p in Prediction.objects.filter(model_version=version, item__in=items).select_related(
+            "model_version"
+        )
+    }
+    todo = [item for item in items if item.pk not in done and item.pk in images]
+    rows = _forward(version=version, items=todo, images=images) if todo else []
+    return done, rows
+
+
+def _routes_write(pairs: list[tuple[Prediction, Prediction | None]]) -> None:
+    """Route each champion prediction; open review tasks in one bulk insert.
+
+    Items decided already, or waiting for a human, are left as they are (a redelivery).
+    """
+    item_ids = [prediction.item_id for prediction, _ in pairs]
+    settled = set(Outcome.objects.filter(item_id__in=item_ids).values_list("item_id", flat=True))
+    settled |= set(
+        ReviewTask.objects.filter(
+            item_id__in=item_ids, status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED]
+        ).values_list("item_id", flat=True)
+    )
+    policies: dict[int, rollout_policy.Policy] = {}
+    tasks, routed = [], []
+    for prediction, challenger in pairs:
+        item = prediction.item
+        if item.pk in settled:
+            continue
+        alerts.alert_raise_for(prediction=prediction)  # idempotent: one alert per item
+        policy = policies.get(item.project_id)
+        if policy is None:
+            policy = policies[item.project_id] = rollout_policy.Policy.from_project(item.project)
+        decision, acting = prediction_service.route_decide(
+            prediction=prediction, challenger_prediction=challenger, policy=policy
+        )
+        if decision.auto_accept:
+            prediction_service.outcome_auto_accept(
+                prediction=acting, audit_probability=decision.audit_probability
+            )
+            continue
+        tasks.append(
+            prediction_service.review_task_build(item=item, decision=decision, acting=acting)
+        )
+        routed.append((prediction, challenger))
+    try:
+        with transaction.atomic():
+            ReviewTask.objects.bulk_create(tasks)
+    except IntegrityError:  # a concurrent worker opened one first: settle them one by one
+        for prediction, challenger in routed:
+            prediction_service.prediction_route(
+                prediction=prediction, challenger_prediction=challenger
+            )
+        return
+    for task in tasks:
+        gold.gold_task_mix_maybe(task=task)  # blind gold items at the project's rate
+
+
+def _drift_checks_send(new: list[Prediction]) -> None:
+    """A drift check for each project whose new champion prediction ids cross a multiple."""
+    every = settings.HANDOFF_DRIFT_CHECK_EVERY
+    if every <= 0:
+        return
+    projects = {p.item.project_id for p in new if p.pk % every == 0}
+    for project_id in sorted(projects):
+        jobs.job_send_on_commit(jobs.DRIFT_CHECK, project_id)
+
+
+@dataclass
+class _Planned:
+    """One project's part of a batch, predicted and not yet stored."""
+
+    done: dict[int, Prediction]  # champion predictions stored before this batch
+    rows: list[Prediction]  # new champion predictions
+    challenger_done: dict[int, Prediction] = field(default_factory=dict)
+    challenger_rows: list[Prediction] = field(default_factory=list)
+
+
+def _project_plan(*, project: Project, items: list[Item]) -> _Planned | None:
+    """Predict one project's items with its champion (and challenger), outside any transaction.
+
+    None when the project has no champion yet.
+    """
+    champion = versions.champion_of(project)
+    if champion is None:
+        logger.warning("predict_batch.no_champion project=%s items=%s", project.slug, len(items))
+        return None
+    images = _images_load_all(items)
+    planned = _Planned(*_predict_version(version=champion, items=items, images=images))
+    challenger = rollout.challenger_of(project)
+    if challenger is not None:
+        try:
+            planned.challenger_done, planned.challenger_rows = _predict_version(
+                version=challenger, items=items, images=images
+            )
+        except ml.ArtifactError:
+            # A broken challenger must never stop the champion from acting.
+            logger.exception("predict_batch.challenger_failed v=%s", challenger.number)
+    return planned
+
+
+def _plans_write(plans: list[_Planned], items: dict[int, Item], report: BatchReport) -> None:
+    """Store the batch's predictions, route them and settle the outbox: one transaction."""
+    with transaction.atomic():
+        pairs: list[tuple[Prediction, Prediction | None]] = []
+        for plan in plans:
+            stored, inserted = _predictions_store(plan.rows)
+            challengers = {**plan.challenger_done}
+            challengers.update({p.item_id: p for p in _predictions_store(plan.challenger_rows)[0]})
+            _drift_checks_send(inserted)
+            report.already += list(plan.done)
+            report.predicted += [p.item_id for p in stored]
+            for prediction in [*plan.done.values(), *stored]:
+                prediction.item = items[prediction.item_id]
+                pairs.append((prediction, challengers.get(prediction.item_id)))
+        _routes_write(pairs)
+        claims.items_settle(item_ids=report.predicted + report.already)
+
+
+def items_predict(*, item_ids: list[int]) -> BatchReport:
+    """Predict these items in one batch and route them; settle those done in the outbox.
+
+    The caller has claimed the items (or they are out of the outbox). Items without a champion,
+    or whose images could not be read, stay due: the sweeper sends them again.
+    """
+    report = BatchReport()
+    items = {
+        item.pk: item
+        for item in Item.objects.select_related("project").filter(pk__in=item_ids).order_by("pk")
+    }
+    report.missing = [pk for pk in item_ids if pk not in items]
+    by_project: dict[int, list[Item]] = {}
+    for item in items.values():
+        by_project.setdefault(item.project_id, []).append(item)
+    plans = []
+    for project_items in by_project.values():
+        plan = _project_plan(project=project_items[0].project, items=project_items)
+        if plan is not None:
+            plans.append(plan)
+    _plans_write(plans, items, report)
+    answered = {*report.predicted, *report.already}
+    report.waiting = [pk for pk in items if pk not in answered]
+    if report.missing:
+        logger.warning("predict_batch.missing items=%s", report.missing)
+    logger.info(
+        "predict_batch.done size=%s predicted=%s already=%s waiting=%s",
+        report.size,
+        len(report.predicted),
+        len(report.already),
+        len(report.waiting),
+    )
+    return report
+
+
+def _claim_batch(*, first: int | None) -> list[int]:
+    """Claim ``first`` (when given) and due items up to a batch.
+
+    When other items were due too (a flow is on) and the batch is not full, wait at most the
+    batch wait for more; a lone item is predicted at once.
+    """
+    size = max(1, settings.HANDOFF_PREDICT_BATCH)
+    ids = claims.items_claim_named(item_ids=[first]) if first is not None else []
+    ids += claims.items_claim_due(limit=size - len(ids), exclude=ids)
+    deadline = time.monotonic() + settings.HANDOFF_PREDICT_BATCH_WAIT_MS / 1000
+    while 1 < len(ids) < size and time.monotonic() < deadline:
+        time.sleep(min(0.005, max(0.0, deadline - time.monotonic())))
+        ids += claims.items_claim_due(limit=size - len(ids), exclude=ids)
+    return ids
+
+
+def items_predict_due(*, first: int | None = None) -> BatchReport:
+    """Claim a batch of due items (``first`` among them when it is not another worker's) and
+    predict it. The prediction tasks call this; returns what the batch did."""
+    ids = _claim_batch(first=first)
+    report = items_predict(item_ids=ids) if ids else BatchReport()
+    if first is not None and first not in ids and not Item.objects.filter(pk=first).exists():
+        logger.warning("predict_item.missing item=%s", first)
+        report.missing.append(first)
+    return report

@@ -1,0 +1,43 @@
+"""The `wait` batcher: a lone request is a batch of one at once; requests that arrive while a
+forward runs go together into the next one; every request gets its own item's answer."""
+
+from __future__ import annotations
+
+import threading
+
+from reviewapp.intake import batcher, batching
+
+
+def _fake(sizes: list[int], gate: threading.Event):
+    def predict(item_ids: list[int]) -> batching.BatchReport:
+        sizes.append(len(item_ids))
+        gate.wait(timeout=30)
+        return batching.BatchReport(
+            predicted=[i for i in item_ids if i % 2 == 0], waiting=[i for i in item_ids if i % 2]
+        )
+
+    return predict
+
+
+def test_requests_that_queue_behind_a_forward_share_the_next_batch():
+    sizes, gate = [], threading.Event()
+    subject = batcher.Batcher(max_batch=4, max_wait=0.05, predict=_fake(sizes, gate))
+    first = subject.submit(100)
+    while not sizes:  # the lone request went out at once, as a batch of one
+        threading.Event().wait(0.01)
+    rest = [subject.submit(i) for i in range(1, 7)]
+    gate.set()
+    answers = [future.result(timeout=30) for future in [first, *rest]]
+    assert sizes[0] == 1 and sizes[1] == 4 and sum(sizes) == 7
+    assert subject.batches == len(sizes) and subject.items == 7
+    assert answers == ["predicted"] + ["no-champion", "predicted"] * 3
+
+
+def test_a_failed_forward_fails_each_waiting_request():
+    def broken(item_ids):
+        raise RuntimeError("model gone")
+
+    subject = batcher.Batcher(max_batch=4, max_wait=0.0, predict=broken)
+    future = subject.submit(1)
+    assert isinstance(future.exception(timeout=30), RuntimeError)
+    assert subject.batches == 0
