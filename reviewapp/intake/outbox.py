@@ -34,6 +34,10 @@ def _send(item_id: int) -> None:
     jobs.job_send(jobs.PREDICT_ITEM, item_id, retry=True, retry_policy=SEND_RETRY)
 
 
+def _send_batch() -> None:
+    jobs.job_send(jobs.PREDICT_BATCH, retry=True, retry_policy=SEND_RETRY)
+
+
 def prediction_enqueue(*, item_id: int) -> bool:
     """Send the prediction task (after commit); on a broker error mark the item due now."""
     try:
@@ -53,7 +57,7 @@ def predictions_enqueue(*, item_ids: list[int]) -> bool:
     batches = -(-len(item_ids) // max(1, settings.HANDOFF_PREDICT_BATCH))
     try:
         for _ in range(batches):
-            jobs.job_send(jobs.PREDICT_BATCH, retry=True, retry_policy=SEND_RETRY)
+            _send_batch()
     except (BrokerError, OSError) as exc:
         logger.warning("prediction.batch_enqueue_failed items=%s error=%s", len(item_ids), exc)
         Item.objects.filter(pk__in=item_ids, prediction_due_at__isnull=False).update(

@@ -24,15 +24,19 @@ def _entries(project, seeds) -> list[bulk.BulkEntry]:
 
 
 @pytest.fixture
-def sent(monkeypatch) -> list[int]:
-    """The item ids whose prediction was sent (the broker call itself is not made)."""
-    ids: list[int] = []
-    monkeypatch.setattr(outbox, "_send", ids.append)
-    return ids
+def sent(monkeypatch) -> list[str]:
+    """What was sent: one entry per batch task (the broker call itself is not made)."""
+    calls: list[str] = []
+    monkeypatch.setattr(outbox, "_send_batch", lambda: calls.append("batch"))
+    monkeypatch.setattr(outbox, "_send", lambda item_id: calls.append(f"item {item_id}"))
+    return calls
 
 
 @pytest.mark.django_db
-def test_one_outbox_entry_and_one_send_per_new_item(django_capture_on_commit_callbacks, sent):
+def test_one_outbox_entry_per_new_item_and_one_batch_task_per_batch(
+    django_capture_on_commit_callbacks, sent, settings
+):
+    settings.HANDOFF_PREDICT_BATCH = 2  # 3 new items: two batch tasks drain them
     project = ProjectFactory()
     services.item_ingest(project=project, data=png_bytes(1), enqueue_prediction=False)
     entries = _entries(project, [1, 2, 3, 3, 4])
@@ -41,21 +45,32 @@ def test_one_outbox_entry_and_one_send_per_new_item(django_capture_on_commit_cal
     assert [created for _, created in results] == [False, True, True, False, True]
     assert results[2][0].pk == results[3][0].pk
     new = [item.pk for item, created in results if created]
-    assert sorted(sent) == sorted(new)  # one message per new item, none for the known ones
+    assert sent == ["batch", "batch"]  # ceil(3 / 2) batch tasks, no message per item
     assert Item.objects.count() == 4
+    # The outbox: every new item is due (a worker's batch claim or the sweeper takes it).
     assert Item.objects.filter(pk__in=new, prediction_due_at__isnull=False).count() == 3
     for (item, _), seed in zip(results, [1, 2, 3, 3, 4], strict=True):
         assert Path(item.image.path).read_bytes() == png_bytes(seed)  # content-addressed file
 
 
 @pytest.mark.django_db
-def test_a_broker_outage_leaves_the_rest_due_now(django_capture_on_commit_callbacks, monkeypatch):
+def test_a_single_item_is_sent_as_itself(django_capture_on_commit_callbacks, sent):
+    project = ProjectFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        results = bulk.items_bulk_ingest(
+            project=project, origin=ItemOrigin.API, entries=_entries(project, [7])
+        )
+    assert sent == [f"item {results[0][0].pk}"]
+
+
+@pytest.mark.django_db
+def test_a_broker_outage_leaves_the_batch_due_now(django_capture_on_commit_callbacks, monkeypatch):
     from kombu.exceptions import OperationalError
 
-    def refuse(item_id):
+    def refuse():
         raise OperationalError("broker down")
 
-    monkeypatch.setattr(outbox, "_send", refuse)
+    monkeypatch.setattr(outbox, "_send_batch", refuse)
     project = ProjectFactory()
     with django_capture_on_commit_callbacks(execute=True):
         results = bulk.items_bulk_ingest(
