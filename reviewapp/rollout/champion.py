@@ -14,8 +14,8 @@ from django.utils import timezone
 from reviewapp.models import Alias, AliasAssignment, ModelVersion, Project, RolloutEventKind
 from reviewapp.rollout import automation, ltt, versions
 from reviewapp.rollout import selectors as rollout_selectors
-from reviewapp.rollout.policy import Policy
 from reviewapp.rollout.holdout import holdout_check
+from reviewapp.rollout.policy import Policy
 from reviewapp.rollout.services import (
     RolloutRefused,
     _event,
