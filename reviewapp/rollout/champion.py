@@ -12,9 +12,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviewapp.models import Alias, AliasAssignment, ModelVersion, Project, RolloutEventKind
+from reviewapp.rollout import automation, ltt, versions
 from reviewapp.rollout import selectors as rollout_selectors
-from reviewapp.rollout import versions
 from reviewapp.rollout.holdout import holdout_check
+from reviewapp.rollout.policy import Policy
 from reviewapp.rollout.services import (
     RolloutRefused,
     _event,
@@ -54,6 +55,10 @@ def champion_promote(*, project: Project, actor, reason: str = "", override_reas
 
     A challenger worse than the champion on its run's frozen holdout is refused whatever the
     gate or an override says (``holdout.holdout_check``; issue 18).
+
+    The new champion inherits none of the old one's class thresholds or audit rates (cached on
+    the project, read by the router): every class is back with people in the same transaction,
+    then ``automation.classes_recompute`` certifies the classes its own blind labels earn.
     """
     with transaction.atomic():
         locked = _locked(project)
@@ -76,9 +81,12 @@ def champion_promote(*, project: Project, actor, reason: str = "", override_reas
         versions.alias_set(
             project=locked, alias=Alias.CHAMPION, model_version=challenger, actor=actor, reason=text
         )
-        if locked.ab_share:
-            locked.ab_share = 0.0
-            locked.save(update_fields=["ab_share"])
+        locked.ab_share = 0.0
+        locked.class_thresholds = {
+            label: ltt.NEVER for label in Policy.from_project(locked).candidate_labels()
+        }
+        locked.class_audit_rates = {}
+        locked.save(update_fields=["ab_share", "class_thresholds", "class_audit_rates"])
         _event(
             project=locked,
             kind=RolloutEventKind.OVERRIDE
@@ -94,7 +102,7 @@ def champion_promote(*, project: Project, actor, reason: str = "", override_reas
                 "holdout": dict(holdout.evidence),
             },
         )
-    project.refresh_from_db()
+    automation.classes_recompute(project=project)  # refreshes ``project``
     return challenger
 
 
