@@ -166,11 +166,12 @@ def test_classes_earn_automation_then_are_demoted_when_the_world_changes(
     auto = Outcome.objects.filter(item__project=project, decided_by=DecidedBy.MODEL)
     assert auto.exists() and not auto.filter(label="4").exists()  # priority: always a human
     # Only the classes that earned it are decided alone (graduations since are in the log).
-    graduated = set(
-        RolloutEvent.objects.filter(
+    graduated = {  # str(): SQLite's JSON key transform hands "6" back as the number 6
+        str(label)
+        for label in RolloutEvent.objects.filter(
             project=project, kind=RolloutEventKind.THRESHOLD, actor__isnull=True
         ).values_list("evidence__class", flat=True)
-    )
+    }
     assert set(auto.values_list("label", flat=True)) <= graduated
     accuracy = rollout_selectors.auto_accuracy_estimate(project=project)
     truth = _true_accuracy(project, {r.key: r.label for r in digit_records})
