@@ -53,6 +53,7 @@ MANIFEST_FILE = "manifest.json"
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("logits", "features")
 MIN_TOP_AGREEMENT = 0.999
+TIE_TOLERANCE = 1e-5  # relative: a threshold tie within this is float rounding
 MAX_PROBABILITY_DIFF = 1e-4
 MAX_CASES_SHOWN = 20
 
@@ -183,11 +184,24 @@ def _decisions(predictor: Predictor, logits: np.ndarray, features: np.ndarray) -
         "confidence": probs.max(axis=1),
         "ood_score": score,
         "is_ood": np.zeros(len(score), bool) if threshold is None else score > threshold,
+        "ood_threshold": None if threshold is None else float(threshold),
     }
 
 
 def _case_text(case: dict) -> str:
     return f"{case['image']}: {', '.join(case['problems'])}"
+
+
+def _sides_differ(a: float, b: float, threshold: float, *, inclusive: bool) -> bool:
+    """a and b fall on different sides of the threshold, beyond float noise.
+
+    Thresholds are quantiles of validation scores, so a validation image can sit exactly on one;
+    a flip by less than TIE_TOLERANCE (relative) is rounding, not a different decision.
+    """
+    side = (lambda v: v <= threshold) if inclusive else (lambda v: v < threshold)
+    if side(a) == side(b):
+        return False
+    return max(abs(a - threshold), abs(b - threshold)) > TIE_TOLERANCE * max(1.0, abs(threshold))
 
 
 def _image_problems(i: int, torch_side: dict, onnx_side: dict, thresholds: dict) -> list[str]:
@@ -197,13 +211,18 @@ def _image_problems(i: int, torch_side: dict, onnx_side: dict, thresholds: dict)
     diff = float(np.abs(torch_side["probs"][i] - onnx_side["probs"][i]).max())
     if diff > MAX_PROBABILITY_DIFF:
         problems.append(f"probability differs by {diff:.2e}")
+    a_conf, b_conf = float(torch_side["confidence"][i]), float(onnx_side["confidence"][i])
     for t in thresholds["confidence"]:
-        if (torch_side["confidence"][i] >= t) != (onnx_side["confidence"][i] >= t):
+        if _sides_differ(a_conf, b_conf, t, inclusive=False):
             problems.append(f"confidence on different sides of {t}")
-    if torch_side["is_ood"][i] != onnx_side["is_ood"][i]:
+    a_ood, b_ood = float(torch_side["ood_score"][i]), float(onnx_side["ood_score"][i])
+    flag_threshold = torch_side["ood_threshold"]
+    if torch_side["is_ood"][i] != onnx_side["is_ood"][i] and (
+        flag_threshold is None or _sides_differ(a_ood, b_ood, flag_threshold, inclusive=True)
+    ):
         problems.append("model's out-of-domain flag differs")
     for t in thresholds["ood_score"]:
-        if (torch_side["ood_score"][i] <= t) != (onnx_side["ood_score"][i] <= t):
+        if _sides_differ(a_ood, b_ood, t, inclusive=True):
             problems.append(f"OOD score on different sides of {t}")
     return problems
 
