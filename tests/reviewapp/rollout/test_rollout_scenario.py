@@ -218,7 +218,14 @@ def test_classes_earn_automation_then_are_demoted_when_the_world_changes(
         ("supervised", "partial", admin.username),
         ("partial", "automated", admin.username),
     ]
-    assert ("automated", "partial", "system") in stages[3:]  # the overall bound breached too
+    # Every automated class demoted: from here the model decides nothing alone (the overall
+    # bound, slower because it pools the classes' earlier clean audits, may or may not have
+    # stepped the stage back by now).
+    assert set(stages[3:]) <= {("automated", "partial", "system")}
+    decided_alone = auto.count()
+    for _ in range(20):
+        replay.step()
+    assert auto.count() == decided_alone
     logger.warning(
         "scenario: %s shadow items to the first certified class; demotion after %s audits "
         "(bounds %s), %s items",
