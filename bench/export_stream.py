@@ -144,7 +144,7 @@ def _write(args, result: dict) -> None:
         "## Streamed export (issue 17)\n\n"
         f"Command: `{' '.join(['.venv/bin/python bench/export_stream.py', *sys.argv[1:]])}`. "
         f"gunicorn (1 sync worker) on PostgreSQL, one httpx client on the same machine "
-        f"({cpu_model()}, 2 cores shared with other engineers' jobs: a lower bound); "
+        f"({cpu_model()}, 2 cores); "
         f"{result['items']} decided items, {result['image_mb']} MB of PNGs; RSS growth = the "
         f"worker's peak RSS during the download minus its RSS before it; "
         f"load average {os.getloadavg()[0]:.1f} at the end; "

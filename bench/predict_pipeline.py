@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -195,9 +196,9 @@ def markdown(figures: dict) -> str:
     table = "| figure | value |\n| --- | --- |\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
     return (
         "## Prediction pipeline: accepted -> predicted -> routed (issue 17)\n\n"
-        f"Command: `{command_line()}`\n\nMachine: {machine_summary()}; shared with other "
-        f"jobs while measured ({time.strftime('%Y-%m-%d')}), so the pipeline figure is "
-        "pessimistic. One prefork worker with 2 processes, a throwaway PostgreSQL cluster and "
+        f"Command: `{command_line()}`\n\nMachine: {machine_summary()}; measured "
+        f"{time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.1f} at the end. "
+        "One prefork worker with 2 processes, a throwaway PostgreSQL cluster and "
         "redis-server, resnet18 at 32 px (the demo's architecture and input size), the project "
         "in the partial stage (outcomes and review tasks both written). The bare baseline is "
         "`model(x)` on normalised batches of 64 in the benchmark process, same run, same "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import torch
@@ -114,9 +115,9 @@ def markdown(figures: dict) -> str:
     table = "| figure | value |\n| --- | --- |\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
     return (
         "## A `wait` request while a backlog drains (issue 17)\n\n"
-        f"Command: `{command_line()}`\n\nMachine: {machine_summary()}; shared with other "
-        f"jobs while measured ({time.strftime('%Y-%m-%d')}): client, gunicorn, PostgreSQL and "
-        "2 busy prediction processes on the same cores, so the latency is pessimistic. "
+        f"Command: `{command_line()}`\n\nMachine: {machine_summary()}; measured "
+        f"{time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.1f} at the end: client, "
+        "gunicorn, PostgreSQL and 2 busy prediction processes share the 2 cores. "
         "gunicorn 2 gthread workers x 4 threads; each request is a 32-px PNG with wait=10, "
         "answered by the web process's batcher (reviewapp/intake/batcher.py) from upload to "
         "routed item.\n\n" + table
