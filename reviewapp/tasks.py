@@ -28,16 +28,18 @@ from reviewapp.training import triggers as retraining
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    bind=True,
-    name=jobs.PREDICT_ITEM,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError, InterfaceError),  # the database restarts: try again
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=12,
-)
+# Prediction tasks: redelivered when a worker dies, retried while the database restarts.
+PREDICTION_TASK = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "max_retries": 12,
+}
+
+
+@shared_task(bind=True, name=jobs.PREDICT_ITEM, **PREDICTION_TASK)
 def predict_item(self, item_id: int) -> str:
     """Predict the item in a batch with other due items (issue 17), store and route them."""
     status = batching.items_predict_due(first=item_id).status_of(item_id)
@@ -48,15 +50,7 @@ def predict_item(self, item_id: int) -> str:
     return status
 
 
-@shared_task(
-    name=jobs.PREDICT_BATCH,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError, InterfaceError),  # the database restarts: try again
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=12,
-)
+@shared_task(name=jobs.PREDICT_BATCH, **PREDICTION_TASK)
 def predict_batch() -> int:
     """Predict a batch of due items; a full batch sends the next one (a backlog drains itself)."""
     report = batching.items_predict_due()

@@ -3,7 +3,6 @@ section of docs/benchmarks.md."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 from bench.harness import ROOT
 from bench.harness.docs import command_line, heading_section_write
 from bench.harness.machine import machine_summary
+from bench.replay.report import figure_save
 
 HEADING = "## Replay on Fashion-MNIST: earned automation at an error budget"
 TITLES = {
@@ -99,11 +99,7 @@ def plot(result: dict, path: Path) -> None:
     fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=2, frameon=False)
     fig.suptitle("Fashion-MNIST replay: camera change, out-of-domain burst, class mix", fontsize=10)
     fig.tight_layout(rect=(0, 0.09, 1, 1))
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buffer.getvalue())
+    figure_save(fig, path)
 
 
 def _body(result: dict, meta: dict, args, plot_name: str) -> str:

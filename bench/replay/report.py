@@ -99,11 +99,7 @@ def plot(results: list[dict], *, onset: int | None, recovery: int | None, path: 
     fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3, frameon=False)
     fig.suptitle("Replay: night shift from the red line; shaded while it lasts", fontsize=10)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buffer.getvalue())
+    figure_save(fig, path)
 
 
 def docs_write(results: list[dict], meta: dict, plot_path: Path) -> None:
@@ -140,3 +136,14 @@ the 2 CPU cores during the run, so times are slower than on an idle machine.
 {runs}
 """
     heading_section_write(HEADING, body)
+
+
+def figure_save(fig, path: Path) -> None:
+    """Write a matplotlib figure as a PNG at path (folders made) and close it."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())

@@ -126,32 +126,16 @@ def _forward(
             times = [frame["time"] for frame in item.clip["frames"]]
             frames = ml.clip_frame_summaries(own, times)
             own = [ml.clip_aggregate(own, priority_labels=item.project.priority_labels)]
-        result = own[0]
-        prediction = Prediction(
-            item=item,
-            model_version=version,
-            label=result.label,
-            confidence=float(result.confidence),
-            probabilities={k: float(v) for k, v in result.probabilities.items()},
-            ood_score=float(result.ood_score),
-            is_ood=bool(result.is_ood),
-            latency_ms=latency_ms,
-            frames=frames,
+        rows.append(
+            prediction_service.prediction_build(
+                item=item,
+                model_version=version,
+                result=own[0],
+                latency_ms=latency_ms,
+                frames=frames,
+            )
         )
-        prediction.result = result  # kept for its drift sample
-        rows.append(prediction)
     return rows
-
-
-def _drift_sample(prediction: Prediction) -> DriftSample | None:
-    result = prediction.result
-    if result.embedding is None and result.image_stats is None:
-        return None
-    return DriftSample(
-        prediction=prediction,
-        embedding=list(result.embedding or []),
-        image_stats=dict(result.image_stats or {}),
-    )
 
 
 def _predictions_store(rows: list[Prediction]) -> tuple[list[Prediction], list[Prediction]]:
@@ -165,7 +149,7 @@ def _predictions_store(rows: list[Prediction]) -> tuple[list[Prediction], list[P
     try:
         with transaction.atomic():
             Prediction.objects.bulk_create(rows)
-            samples = [s for s in map(_drift_sample, rows) if s is not None]
+            samples = [s for s in map(prediction_service.drift_sample_build, rows) if s is not None]
             DriftSample.objects.bulk_create(samples)
         return rows, rows
     except IntegrityError:

@@ -31,6 +31,42 @@ from reviewapp.rollout import routing
 logger = logging.getLogger(__name__)
 
 
+def prediction_build(
+    *,
+    item: Item,
+    model_version: ModelVersion,
+    result: ml.PredictionResult,
+    latency_ms: float,
+    frames: list[dict] | None = None,
+) -> Prediction:
+    """An unsaved Prediction row for one result; ``result`` stays on it for its drift sample."""
+    prediction = Prediction(
+        item=item,
+        model_version=model_version,
+        label=result.label,
+        confidence=float(result.confidence),
+        probabilities={k: float(v) for k, v in result.probabilities.items()},
+        ood_score=float(result.ood_score),
+        is_ood=bool(result.is_ood),
+        latency_ms=latency_ms,
+        frames=frames or [],
+    )
+    prediction.result = result
+    return prediction
+
+
+def drift_sample_build(prediction: Prediction) -> DriftSample | None:
+    """The unsaved drift sample of a built prediction (None when its result has neither part)."""
+    result = prediction.result
+    if result.embedding is None and result.image_stats is None:
+        return None
+    return DriftSample(
+        prediction=prediction,
+        embedding=list(result.embedding or []),
+        image_stats=dict(result.image_stats or {}),
+    )
+
+
 def prediction_record(
     *,
     item: Item,
@@ -43,25 +79,15 @@ def prediction_record(
 
     For a clip, ``result`` is the aggregated decision and ``frames`` the per-frame summaries.
     """
+    prediction = prediction_build(
+        item=item, model_version=model_version, result=result, latency_ms=latency_ms, frames=frames
+    )
     try:
         with transaction.atomic():
-            prediction = Prediction.objects.create(
-                item=item,
-                model_version=model_version,
-                label=result.label,
-                confidence=float(result.confidence),
-                probabilities={k: float(v) for k, v in result.probabilities.items()},
-                ood_score=float(result.ood_score),
-                is_ood=bool(result.is_ood),
-                latency_ms=latency_ms,
-                frames=frames or [],
-            )
-            if result.embedding is not None or result.image_stats is not None:
-                DriftSample.objects.create(
-                    prediction=prediction,
-                    embedding=list(result.embedding or []),
-                    image_stats=dict(result.image_stats or {}),
-                )
+            prediction.save(force_insert=True)
+            sample = drift_sample_build(prediction)
+            if sample is not None:
+                sample.save(force_insert=True)
     except IntegrityError:
         return Prediction.objects.get(item=item, model_version=model_version), False
     return prediction, True
