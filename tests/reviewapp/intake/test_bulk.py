@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from reviewapp.intake import bulk, media, outbox, services
 from reviewapp.models import Item, ItemOrigin, Prediction
+from reviewapp.rollout import versions
 from tests.api.conftest import media_files
 from tests.conftest import wait_for
 from tests.factories import ProjectFactory, png_bytes
@@ -142,3 +143,9 @@ def test_bulk_ingested_items_are_predicted_by_a_real_worker(
     )
     marked = Item.objects.filter(pk__in=[i.pk for i in items], prediction_due_at__isnull=False)
     wait_for(lambda: not marked.exists(), timeout=30, message="outbox marks not cleared")
+    champion = versions.champion_of(champion_project)
+    predictions = Prediction.objects.filter(item__in=items)
+    assert sorted(predictions.values_list("item_id", flat=True)) == sorted(i.pk for i in items)
+    assert set(predictions.values_list("model_version_id", flat=True)) == {champion.pk}
+    for item in items:  # routed: decided by the model or waiting in a queue
+        assert hasattr(Item.objects.get(pk=item.pk), "outcome") or item.tasks.exists()
