@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from reviewapp.intake import media, outbox, services
-from reviewapp.models import Item, ItemKind, ItemOrigin, Project, item_upload_path
+from reviewapp.models import Item, ItemKind, Project, item_upload_path
 
 logger = logging.getLogger(__name__)
 
@@ -53,24 +53,15 @@ def _existing(*, project: Project, entries: Sequence[BulkEntry]) -> tuple[dict, 
 
 
 def _new_item(*, project: Project, origin: str, entry: BulkEntry) -> Item:
-    checked = entry.checked
-    item = Item(
+    item = services.item_build(
         project=project,
-        sha256=checked.sha256,
-        image_format=checked.extension,
-        kind=checked.kind,
-        clip=checked.clip,
-        width=checked.width,
-        height=checked.height,
-        key=entry.client_key or checked.sha256,
-        client_key=entry.client_key,
+        checked=entry.checked,
         origin=origin,
-        base_label=entry.base_label,
+        client_key=entry.client_key,
+        original_filename=entry.original_filename,
         source=entry.source,
-        original_filename=(entry.original_filename or "")[:255],
+        base_label=entry.base_label,
     )
-    if origin != ItemOrigin.BASE:  # the row is its own outbox entry until predicted
-        item.prediction_due_at = outbox.prediction_due_after_send()
     item.image.name = item_upload_path(item, "")
     return item
 

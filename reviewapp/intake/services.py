@@ -127,6 +127,37 @@ def image_check(*, data: bytes, name: str = "upload") -> CheckedImage:
     )
 
 
+def item_build(
+    *,
+    project: Project,
+    checked: CheckedImage,
+    origin: str,
+    client_key: str = "",
+    original_filename: str = "",
+    source: dict | None = None,
+    base_label: str = "",
+) -> Item:
+    """The unsaved Item row of a checked upload; outside a base set it is its own outbox entry."""
+    item = Item(
+        project=project,
+        sha256=checked.sha256,
+        image_format=checked.extension,
+        kind=checked.kind,
+        clip=checked.clip,
+        width=checked.width,
+        height=checked.height,
+        key=client_key or checked.sha256,
+        client_key=client_key,
+        origin=origin,
+        base_label=base_label,
+        source=source or {},
+        original_filename=(original_filename or "")[:255],
+    )
+    if origin != ItemOrigin.BASE:  # the row is its own outbox entry until predicted
+        item.prediction_due_at = outbox.prediction_due_after_send()
+    return item
+
+
 def item_ingest(
     *,
     project: Project,
@@ -151,23 +182,15 @@ def item_ingest(
     existing = _existing_item(project=project, checked=checked, client_key=client_key)
     if existing is not None:
         return existing, False
-    item = Item(
+    item = item_build(
         project=project,
-        sha256=checked.sha256,
-        image_format=checked.extension,
-        kind=checked.kind,
-        clip=checked.clip,
-        width=checked.width,
-        height=checked.height,
-        key=client_key or checked.sha256,
-        client_key=client_key,
+        checked=checked,
         origin=origin,
+        client_key=client_key,
+        original_filename=original_filename,
+        source=source,
         base_label=base_label,
-        source=source or {},
-        original_filename=(original_filename or "")[:255],
     )
-    if origin != ItemOrigin.BASE:  # the row is its own outbox entry until predicted
-        item.prediction_due_at = outbox.prediction_due_after_send()
     staged = _stage_files(item=item, checked=checked)
     item.image.name = staged[0].name
     try:
