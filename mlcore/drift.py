@@ -77,8 +77,11 @@ def alpha_per_test(family_alpha: float, *, tests: int, looks: int) -> float:
 
 
 @functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=8)
 def projection_matrix(dim_in: int, *, dim: int = PROJECTION_DIM, seed: int = PROJECTION_SEED):
-    """A fixed Gaussian random projection (Johnson–Lindenstrauss), the same for every version."""
+    """A fixed Gaussian random projection (Johnson–Lindenstrauss), the same for every version.
+
+    Cached (read-only): drawing it costs more than projecting a batch with it."""
     rng = np.random.default_rng(seed)
     matrix = rng.standard_normal((dim_in, dim)) / np.sqrt(dim)
     matrix.setflags(write=False)

@@ -26,9 +26,9 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from reviewapp import jobs, ml
+from reviewapp.fastpaths import bulk_copy
 from reviewapp.intake import claims, prediction_service
 from reviewapp.models import (
-    DriftSample,
     Item,
     ItemKind,
     ModelVersion,
@@ -40,7 +40,6 @@ from reviewapp.models import (
 )
 from reviewapp.review import alerts, gold
 from reviewapp.rollout import policy as rollout_policy
-from reviewapp.rollout import services as rollout
 from reviewapp.rollout import versions
 
 logger = logging.getLogger(__name__)
@@ -148,9 +147,9 @@ def _predictions_store(rows: list[Prediction]) -> tuple[list[Prediction], list[P
         return [], []
     try:
         with transaction.atomic():
-            Prediction.objects.bulk_create(rows)
+            bulk_copy.copy_insert(rows)
             samples = [s for s in map(prediction_service.drift_sample_build, rows) if s is not None]
-            DriftSample.objects.bulk_create(samples)
+            bulk_copy.copy_insert(samples)
         return rows, rows
     except IntegrityError:
         logger.info("predict_batch.concurrent_insert rows=%s", len(rows))
@@ -197,7 +196,7 @@ def _routes_write(pairs: list[tuple[Prediction, Prediction | None]]) -> None:
         ).values_list("item_id", flat=True)
     )
     policies: dict[int, rollout_policy.Policy] = {}
-    tasks, routed = [], []
+    tasks, routed, auto = [], [], []
     for prediction, challenger in pairs:
         item = prediction.item
         if item.pk in settled:
@@ -210,17 +209,16 @@ def _routes_write(pairs: list[tuple[Prediction, Prediction | None]]) -> None:
             prediction=prediction, challenger_prediction=challenger, policy=policy
         )
         if decision.auto_accept:
-            prediction_service.outcome_auto_accept(
-                prediction=acting, audit_probability=decision.audit_probability
-            )
+            auto.append((acting, decision.audit_probability))
             continue
         tasks.append(
             prediction_service.review_task_build(item=item, decision=decision, acting=acting)
         )
         routed.append((prediction, challenger))
+    prediction_service.outcomes_auto_accept(auto)
     try:
         with transaction.atomic():
-            ReviewTask.objects.bulk_create(tasks)
+            bulk_copy.copy_insert(tasks)
     except IntegrityError:  # a concurrent worker opened one first: settle them one by one
         for prediction, challenger in routed:
             prediction_service.prediction_route(
@@ -256,13 +254,12 @@ def _project_plan(*, project: Project, items: list[Item]) -> _Planned | None:
 
     None when the project has no champion yet.
     """
-    champion = versions.champion_of(project)
+    champion, challenger = versions.serving_versions(project)
     if champion is None:
         logger.warning("predict_batch.no_champion project=%s items=%s", project.slug, len(items))
         return None
     images = _images_load_all(items)
     planned = _Planned(*_predict_version(version=champion, items=items, images=images))
-    challenger = rollout.challenger_of(project)
     if challenger is not None:
         try:
             planned.challenger_done, planned.challenger_rows = _predict_version(
@@ -299,10 +296,11 @@ def items_predict(*, item_ids: list[int]) -> BatchReport:
     or whose images could not be read, stay due: the sweeper sends them again.
     """
     report = BatchReport()
-    items = {
-        item.pk: item
-        for item in Item.objects.select_related("project").filter(pk__in=item_ids).order_by("pk")
-    }
+    items = {item.pk: item for item in Item.objects.filter(pk__in=item_ids).order_by("pk")}
+    # One Project instance per project, not one per item (select_related builds one per row).
+    projects = Project.objects.in_bulk({item.project_id for item in items.values()})
+    for item in items.values():
+        item.project = projects[item.project_id]
     report.missing = [pk for pk in item_ids if pk not in items]
     by_project: dict[int, list[Item]] = {}
     for item in items.values():

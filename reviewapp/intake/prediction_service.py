@@ -191,3 +191,31 @@ def outcome_auto_accept(*, prediction: Prediction, audit_probability: float | No
     except IntegrityError:
         return  # decided already (a redelivery): the first outcome stands
     logger.info("prediction.auto_accepted item=%s label=%s", prediction.item_id, prediction.label)
+
+
+def outcomes_auto_accept(decisions: list[tuple[Prediction, float | None]]) -> None:
+    """``outcome_auto_accept`` for a batch of (acting prediction, audit probability): one INSERT.
+
+    An item decided meanwhile (a concurrent worker's outcome) breaks the bulk insert: the batch
+    is then settled one by one, the first outcome of each item standing.
+    """
+    rows = [
+        Outcome(
+            item_id=prediction.item_id,
+            label=prediction.label,
+            decided_by=DecidedBy.MODEL,
+            model_version_id=prediction.model_version_id,
+            audit_probability=audit_probability if audit_probability is not None else 0.0,
+        )
+        for prediction, audit_probability in decisions
+    ]
+    if not rows:
+        return
+    try:
+        with transaction.atomic():
+            outcomes.outcomes_create_bulk(rows)
+    except IntegrityError:
+        for prediction, audit_probability in decisions:
+            outcome_auto_accept(prediction=prediction, audit_probability=audit_probability)
+        return
+    logger.info("prediction.auto_accepted items=%s", len(rows))

@@ -15,6 +15,7 @@ from __future__ import annotations
 from django.db import connection
 from django.utils import timezone
 
+from reviewapp.fastpaths import bulk_copy
 from reviewapp.models import DecidedBy, Outcome, ReviewReason, TaskStatus, Verdict
 from reviewapp.review import alerts, webhooks
 
@@ -74,6 +75,20 @@ def outcome_create(
     )
     webhooks.outcome_finalised_on_commit(outcome.pk)
     return outcome
+
+
+def outcomes_create_bulk(rows: list[Outcome]) -> list[Outcome]:
+    """Insert many new outcomes at once (the model's automatic decisions of one batch).
+
+    One INSERT for the batch and one after-commit webhook fan-out for all of it. Raises
+    IntegrityError when any item already has an outcome (nothing is written then): the caller
+    falls back to ``outcome_create`` row by row.
+    """
+    if not rows:
+        return []
+    bulk_copy.copy_insert(rows)
+    webhooks.outcomes_finalised_on_commit([row.pk for row in rows])
+    return rows
 
 
 def outcome_revise(

@@ -96,6 +96,19 @@ def outcome_finalised_on_commit(outcome_id: int) -> None:
     transaction.on_commit(lambda: outcome_finalised(outcome_id=outcome_id))
 
 
+def outcomes_finalised_on_commit(outcome_ids: list[int]) -> None:
+    """Schedule webhook deliveries for a batch of new outcomes once their transaction commits."""
+    if outcome_ids:
+        transaction.on_commit(lambda: outcomes_finalised(outcome_ids=outcome_ids))
+
+
+def outcomes_finalised(*, outcome_ids: list[int]) -> list[int]:
+    """``outcome_finalised`` for many outcomes: one look for an active webhook, not one each."""
+    if not Webhook.objects.filter(is_active=True).exists():
+        return []
+    return [pk for outcome_id in outcome_ids for pk in outcome_finalised(outcome_id=outcome_id)]
+
+
 def outcome_finalised(*, outcome_id: int) -> list[int]:
     """Create one delivery per active webhook that may see the outcome, and enqueue them."""
     if not Webhook.objects.filter(is_active=True).exists():

@@ -31,6 +31,20 @@ def champion_of(project: Project) -> ModelVersion | None:
     return assignment.model_version if assignment else None
 
 
+def serving_versions(project: Project) -> tuple[ModelVersion | None, ModelVersion | None]:
+    """(champion, challenger) for the prediction worker: one query, each version's metadata left
+    unread (serving needs the artifact's path and hash only; metadata is loaded if touched)."""
+    holders = {
+        row.alias: row.model_version
+        for row in AliasAssignment.objects.select_related("model_version")
+        .defer("model_version__metadata")
+        .filter(
+            project=project, alias__in=[Alias.CHAMPION, Alias.CHALLENGER], ended_at__isnull=True
+        )
+    }
+    return holders.get(Alias.CHAMPION), holders.get(Alias.CHALLENGER)
+
+
 def model_version_register(
     *,
     project: Project,
