@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery, signals
+from threadpoolctl import threadpool_limits
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -34,3 +35,6 @@ def _torch_threads(**_) -> None:
         import torch
 
         torch.set_num_threads(threads)
+        # numpy's BLAS too (the drift projection, image statistics): its own thread pool would
+        # otherwise spin on every core beside the other pool processes.
+        threadpool_limits(limits=threads)
