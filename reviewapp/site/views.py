@@ -34,6 +34,10 @@ CONTENT_TYPES = {
     "webm": "video/webm",
 }
 PRIVATE_IMAGE_MAX_AGE = 300  # seconds; the desk's prefetch needs only seconds
+# Stored as uploaded, but most browsers cannot show them: the desk gets a rendering in a format
+# every browser shows (lossless PNG for scans, JPEG for phone photos); ``?original=1`` downloads
+# the stored bytes.
+BROWSER_RENDERINGS = {"tiff": ("PNG", "image/png", "png"), "heic": ("JPEG", "image/jpeg", "jpg")}
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -93,16 +97,32 @@ def item_image(request: HttpRequest, item_id: int) -> HttpResponse:
         return item_frame(request, item_id=item_id, index=len(names) // 2)
     if not item.image:  # decided on an edge device: the image never left it
         raise Http404("This item was decided on an edge device; its image stayed there.")
-    etag = f'"{item.sha256}"'  # the file is content-addressed: same item, same bytes
+    rendering = None if request.GET.get("original") else BROWSER_RENDERINGS.get(item.image_format)
+    # The file is content-addressed: same item, same bytes (and the same rendering of them).
+    etag = f'"{item.sha256}-{rendering[2]}"' if rendering else f'"{item.sha256}"'
     if (not_modified := get_conditional_response(request, etag=etag)) is not None:
         return _private_image_headers(not_modified, etag=etag)
     try:
         handle = item.image.open("rb")
     except FileNotFoundError:
         raise Http404("The image file is missing from storage.")
+    if rendering is not None:
+        return _private_image_headers(_rendered(item, handle, rendering), etag=etag)
     response = FileResponse(handle, content_type=CONTENT_TYPES.get(item.image_format))
     response["Content-Disposition"] = f'inline; filename="item-{item.pk}.{item.image_format}"'
     return _private_image_headers(response, etag=etag)
+
+
+def _rendered(item: Item, handle, rendering: tuple[str, str, str]) -> HttpResponse:
+    """The stored TIFF (first page) or HEIC as the model reads it, encoded for a browser."""
+    image_format, content_type, extension = rendering
+    with handle:
+        image = ml.load_image(handle)  # decoded as at ingest: first page, EXIF orientation, RGB
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format, **({"quality": 92} if image_format == "JPEG" else {}))
+    response = HttpResponse(buffer.getvalue(), content_type=content_type)
+    response["Content-Disposition"] = f'inline; filename="item-{item.pk}.{extension}"'
+    return response
 
 
 @require_GET

@@ -174,3 +174,30 @@ def test_a_heic_over_the_pixel_cap_is_refused(api, settings):
     response = api.submit(_heic(), name="phone.heic")
     assert response.status_code == 400
     assert "too many pixels" in response.json()["error"]["message"]
+
+
+def test_tiff_and_heic_items_are_shown_to_browsers_as_png_and_jpeg(api, client):
+    """Browsers cannot show TIFF or HEIC: the image URL renders them, ?original=1 keeps the bytes."""
+    from django.urls import reverse
+
+    from tests.factories import ReviewerFactory
+
+    reviewer = ReviewerFactory()
+    api.project.reviewers.add(reviewer)
+    client.force_login(reviewer)
+    for payload, name, content_type, fmt in [
+        (_tiff(), "scan.tiff", "image/png", "PNG"),
+        (_heic(), "phone.heic", "image/jpeg", "JPEG"),
+    ]:
+        item = Item.objects.get(pk=api.submit(payload, name=name).json()["id"])
+        url = reverse("item-image", args=[item.pk])
+        response = client.get(url)
+        assert response.status_code == 200 and response["Content-Type"] == content_type
+        shown = Image.open(io.BytesIO(response.content))
+        assert shown.format == fmt and shown.size == (item.width, item.height)
+        pixel = shown.convert("RGB").getpixel((1, 1))
+        expected = (0, 90, 10) if fmt == "PNG" else (200, 30, 90)  # the first page; the colour
+        assert all(abs(a - b) <= 12 for a, b in zip(pixel, expected, strict=True))
+        original = client.get(url + "?original=1")
+        assert b"".join(original.streaming_content) == item.image.open("rb").read()
+        assert response["ETag"] != original["ETag"]
