@@ -7,11 +7,12 @@ import io
 import struct
 
 import pytest
+from django.urls import reverse
 from PIL import Image
 
 from reviewapp.models import Item
 from tests.api.conftest import image_bytes, media_files
-from tests.factories import png_bytes
+from tests.factories import ReviewerFactory, png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -177,11 +178,7 @@ def test_a_heic_over_the_pixel_cap_is_refused(api, settings):
 
 
 def test_tiff_and_heic_items_are_shown_to_browsers_as_png_and_jpeg(api, client):
-    """Browsers cannot show TIFF or HEIC: the image URL renders them, ?original=1 keeps the bytes."""
-    from django.urls import reverse
-
-    from tests.factories import ReviewerFactory
-
+    """Browsers cannot show TIFF or HEIC: the image URL renders them; ?original=1 has the bytes."""
     reviewer = ReviewerFactory()
     api.project.reviewers.add(reviewer)
     client.force_login(reviewer)
