@@ -165,7 +165,6 @@ WHITENOISE_USE_FINDERS = True  # serve straight from the app folders without col
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "/media-not-public/"
 ARTIFACTS_ROOT = Path(os.environ.get("ARTIFACTS_ROOT", VAR_DIR / "artifacts"))
-DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 HANDOFF_MAX_UPLOAD_BYTES = int(os.environ.get("HANDOFF_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024)))
 HANDOFF_MAX_IMAGE_PIXELS = int(os.environ.get("HANDOFF_MAX_IMAGE_PIXELS", str(40_000_000)))
@@ -263,6 +262,9 @@ HANDOFF_API_THROTTLE_RATE = os.environ.get("HANDOFF_API_THROTTLE_RATE", "600/min
 HANDOFF_API_MAX_REQUEST_BYTES = int(
     os.environ.get("HANDOFF_API_MAX_REQUEST_BYTES", str(64 * 1024 * 1024))
 )
+# Django's own cap on a body read into memory follows it: a batch of HANDOFF_API_MAX_BATCH base64
+# images must fit (Django's default, 2.5 MB, refused 200 photos with a bare HTML 400).
+DATA_UPLOAD_MAX_MEMORY_SIZE = HANDOFF_API_MAX_REQUEST_BYTES
 # Entries per batch request (issue 17: bulk ingest stores a batch in one transaction).
 HANDOFF_API_MAX_BATCH = int(os.environ.get("HANDOFF_API_MAX_BATCH", "200"))
 HANDOFF_API_MAX_WAIT_SECONDS = float(os.environ.get("HANDOFF_API_MAX_WAIT_SECONDS", "30"))

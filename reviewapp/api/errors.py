@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -39,6 +41,12 @@ def exception_handler(exc, context):
     """DRF's handler, then reshape: every error body has a code and a readable message."""
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.messages)
+    if isinstance(exc, RequestDataTooBig):  # Django's own refusal: a bare HTML 400 otherwise
+        limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+        exc = PayloadTooLarge(
+            f"The request body is larger than {limit_mb:g} MB (HANDOFF_API_MAX_REQUEST_BYTES). "
+            "Nothing was stored: send the items in smaller batches."
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
