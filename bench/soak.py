@@ -1,4 +1,4 @@
-"""Soak test: API ingest clients and desk reviewers together against gunicorn + a real worker
+"""Soak test: API ingest clients (the Python client, handoff_client) and desk reviewers together against gunicorn + a real worker
 (PostgreSQL + Redis of its own), then a check that every accepted item has exactly one final
 outcome or waits in exactly one queue.
 
@@ -26,13 +26,17 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The ingest clients are the Python client (clients/python), run from the source tree.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients" / "python"))
 
-from bench.harness.client import Http
-from bench.harness.database import django_setup, migrate
-from bench.harness.docs import marked_section_write
-from bench.harness.images import digit_png
-from bench.harness.servers import PgCluster, postgres_bin
-from bench.harness.stack import Stack
+from handoff_client import Client, HandoffError  # noqa: E402
+
+from bench.harness.client import Http  # noqa: E402
+from bench.harness.database import django_setup, migrate  # noqa: E402
+from bench.harness.docs import marked_section_write  # noqa: E402
+from bench.harness.images import digit_png  # noqa: E402
+from bench.harness.servers import PgCluster, postgres_bin  # noqa: E402
+from bench.harness.stack import Stack  # noqa: E402
 
 SEED_SPEC = {"stage": "partial", "traffic_share": 0.5, "confidence_threshold": 0.0}
 FINAL_STATE = """
@@ -65,9 +69,12 @@ class Tally:
 
 
 def _ingest(
-    http: Http, slug: str, seeds, tally: Tally, stop: threading.Event, rng, interval: float
+    client: Client, slug: str, seeds, tally: Tally, stop: threading.Event, rng, interval: float
 ) -> None:
-    """Submit new images with keys every `interval` s; one in ten retries an earlier key."""
+    """Submit new images with keys every `interval` s; one in ten retries an earlier key.
+
+    The client retries 429 and 5xx answers itself (honouring Retry-After); what it gives up on
+    is counted as an error, by the API's error code."""
     mine: list[tuple[str, int]] = []
     next_at = time.monotonic()
     while not stop.is_set():
@@ -77,19 +84,16 @@ def _ingest(
         key, seed = rng.choice(mine) if retry else (None, next(seeds))
         key = key or f"soak-{seed}"
         try:
-            status, body = http.submit(slug, digit_png(seed), key=key)
-        except OSError as exc:
-            tally.error(f"ingest {type(exc).__name__}")
-            continue
-        if status not in (200, 201, 202):
-            tally.error(f"ingest HTTP {status}")
+            item_id = client.submit(slug, digit_png(seed), key=key).item.id
+        except HandoffError as exc:
+            tally.error(f"ingest HTTP {exc.status} {exc.code}")
             continue
         with tally.lock:
             if retry:
                 tally.retries += 1
-                tally.retry_mismatches += int(tally.accepted.get(key) != body["id"])
+                tally.retry_mismatches += int(tally.accepted.get(key) != item_id)
             else:
-                tally.accepted[key] = body["id"]
+                tally.accepted[key] = item_id
                 mine.append((key, seed))
 
 
@@ -185,10 +189,13 @@ def run_soak(
     tally, seeds = Tally(), itertools.count(1)
     ingest_stop, review_stop = threading.Event(), threading.Event()
     threads = []
-    for index in range(ingesters):
-        http = stack.http(token=seeded["token"])
+    clients = [
+        Client(f"http://127.0.0.1:{stack.web_port}", seeded["token"], timeout=30)
+        for _ in range(ingesters)
+    ]
+    for index, client in enumerate(clients):
         pace = ingesters / rate
-        args = (http, slug, seeds, tally, ingest_stop, random.Random(index), pace)
+        args = (client, slug, seeds, tally, ingest_stop, random.Random(index), pace)
         threads.append(threading.Thread(target=_ingest, args=args))
     for index, username in enumerate(seeded["reviewers"]):
         http = stack.http()
@@ -202,6 +209,8 @@ def run_soak(
     ingest_stop.set()
     for thread in threads[:ingesters]:  # the last submissions land before the drain starts
         thread.join(timeout=60)
+    for client in clients:
+        client.close()
     deadline = time.monotonic() + drain
     while time.monotonic() < deadline and not _settled(stack):
         time.sleep(1)
