@@ -1,5 +1,5 @@
-"""Soak test: API ingest clients (the Python client, handoff_client) and desk reviewers together against gunicorn + a real worker
-(PostgreSQL + Redis of its own), then a check that every accepted item has exactly one final
+"""Soak test: API ingest clients (the Python client, handoff_client) and desk reviewers together
+against gunicorn + a real worker (PostgreSQL + Redis of its own), then a check that every accepted item has exactly one final
 outcome or waits in exactly one queue.
 
     .venv/bin/python bench/soak.py                    # 180 s, 2 items/s, 3 reviewers
