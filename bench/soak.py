@@ -1,6 +1,6 @@
 """Soak test: API ingest clients (the Python client, handoff_client) and desk reviewers together
-against gunicorn + a real worker (PostgreSQL + Redis of its own), then a check that every accepted item has exactly one final
-outcome or waits in exactly one queue.
+against gunicorn + a real worker (PostgreSQL + Redis of its own), then a check that every
+accepted item has exactly one final outcome or waits in exactly one queue.
 
     .venv/bin/python bench/soak.py                    # 180 s, 2 items/s, 3 reviewers
     .venv/bin/python bench/soak.py --seconds 60 --no-write
