@@ -24,6 +24,7 @@ import statistics
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import combinations
 
 import numpy as np
@@ -98,10 +99,12 @@ def fleiss_over(ratings: dict[int, list[str]]) -> tuple[float | None, int]:
     return (None if math.isnan(value) else value), len(rows)
 
 
-def _rows(project: Project):
+def _rows(project: Project, since: datetime | None):
+    decisions = Decision.objects.filter(item__project=project)
+    if since is not None:
+        decisions = decisions.filter(created_at__gte=since)
     return (
-        Decision.objects.filter(item__project=project)
-        .exclude(verdict=Verdict.SKIP)
+        decisions.exclude(verdict=Verdict.SKIP)
         .order_by("created_at", "pk")
         .values_list(
             "reviewer_id",
@@ -116,14 +119,16 @@ def _rows(project: Project):
     )
 
 
-def project_quality(*, project: Project) -> ProjectQuality:
-    """Every reviewer's figures in the project, and the pairwise and project-wide agreement."""
+def project_quality(*, project: Project, since: datetime | None = None) -> ProjectQuality:
+    """Every reviewer's figures in the project, and the pairwise and project-wide agreement.
+
+    ``since``: only decisions made from then on (the quality page's window); all by default."""
     people: dict[int, ReviewerQuality] = {}
     durations: dict[int, list[float]] = defaultdict(list)
     labels: dict[int, dict[int, str]] = defaultdict(dict)  # reviewer -> item -> first label
     raters: dict[int, list[str]] = defaultdict(list)  # item -> labels, one per reviewer
     for reviewer_id, username, item_id, label, duration_ms, undone_at, gold, gold_label in _rows(
-        project
+        project, since
     ):
         person = people.setdefault(reviewer_id, ReviewerQuality(reviewer_id, username))
         if undone_at is not None:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from reviewapp.accounts import permissions
 from reviewapp.models import Item, Project
 from reviewapp.monitoring.charts_quality import reviewer_bars
 from reviewapp.review import gold, quality_figures
+
+# The page reads the decisions of a window, not every decision ever made (0: all time).
+WINDOWS_DAYS = (7, 30, 90, 0)
+DEFAULT_WINDOW_DAYS = 90
 
 
 class GoldCsvForm(forms.Form):
@@ -73,9 +80,14 @@ def _charts(project: Project, figures: quality_figures.ProjectQuality) -> dict:
 def quality_page(request: HttpRequest, slug: str) -> HttpResponse:
     """Per reviewer: accuracy on gold, agreement, speed, undo rate; gold items and actions."""
     project = _admin_project(request, slug)
-    figures = quality_figures.project_quality(project=project)
+    days = request.GET.get("days", str(DEFAULT_WINDOW_DAYS))
+    days = int(days) if days in {str(d) for d in WINDOWS_DAYS} else DEFAULT_WINDOW_DAYS
+    since = timezone.now() - timedelta(days=days) if days else None
+    figures = quality_figures.project_quality(project=project, since=since)
     context = {
         "project": project,
+        "days": days,
+        "windows": [(d, f"last {d} days" if d else "all time") for d in WINDOWS_DAYS],
         "figures": figures,
         "charts": _charts(project, figures),
         "gold_count": Item.objects.filter(project=project, is_gold=True).count(),

@@ -107,3 +107,23 @@ def test_the_quality_page_shows_the_figures_to_rollout_admins(client, scene):
     client.force_login(reviewer)
     assert client.get(reverse("quality", args=[scene.slug])).status_code == 403
     assert not math.isnan(quality_figures.project_quality(project=scene).fleiss)
+
+
+def test_the_quality_page_reads_a_window_of_decisions(client, scene):
+    """Decisions older than the window are left out; ?days=0 shows all time."""
+    Decision.objects.filter(item__project=scene, reviewer__username="c").update(
+        created_at=timezone.now() - timedelta(days=40)
+    )
+    recent = quality_figures.project_quality(
+        project=scene, since=timezone.now() - timedelta(days=30)
+    )
+    assert "c" not in {r.username for r in recent.reviewers}
+    everything = quality_figures.project_quality(project=scene)
+    assert "c" in {r.username for r in everything.reviewers}
+    client.force_login(RolloutAdminFactory())
+    url = reverse("quality", args=[scene.slug])
+    assert 'data-reviewer="c"' in client.get(url).content.decode()  # default: 90 days
+    page = client.get(url + "?days=30").content.decode()
+    assert 'data-reviewer="c"' not in page and "<strong>last 30 days</strong>" in page
+    assert 'data-reviewer="c"' in client.get(url + "?days=0").content.decode()
+    assert client.get(url + "?days=banana").status_code == 200  # an unknown window: the default
