@@ -23,6 +23,7 @@ import onnxruntime as ort
 from PIL import Image, ImageOps
 
 from handoff_edge.bundle import Bundle
+from handoff_edge.stats import image_statistics
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class EdgePrediction:
     ood_score: float
     ood_scores: dict[str, float]
     is_ood: bool
+    image_stats: dict[str, float] | None = None  # for the server's domain guard
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -149,9 +151,11 @@ class EdgePredictor:
 
     def batch_prepare(self, images: Sequence) -> np.ndarray:
         """The normalised float32 N x 3 x S x S batch the graph takes."""
+        return self._batch([image_load(i) for i in images])
+
+    def _batch(self, rgb: Sequence[Image.Image]) -> np.ndarray:
         views = [
-            image_resize(image_load(i), size=self.size, method=self.method, pad_mode=self.pad_mode)
-            for i in images
+            image_resize(i, size=self.size, method=self.method, pad_mode=self.pad_mode) for i in rgb
         ]
         x = np.stack([np.asarray(v, dtype=np.uint8) for v in views]).transpose(0, 3, 1, 2)
         return (x.astype(np.float32) / np.float32(255.0) - self.mean) / self.std
@@ -165,7 +169,8 @@ class EdgePredictor:
         """Calibrated predictions with OOD scores for images (paths, bytes or PIL images)."""
         results: list[EdgePrediction] = []
         for start in range(0, len(images), batch_size):
-            logits, features = self.outputs(self.batch_prepare(images[start : start + batch_size]))
+            rgb = [image_load(i) for i in images[start : start + batch_size]]
+            logits, features = self.outputs(self._batch(rgb))
             probs = _softmax(logits, self.temperature)
             scores = {
                 "msp": 1.0 - probs.max(axis=1),
@@ -183,6 +188,7 @@ class EdgePredictor:
                         ood_score=score,
                         ood_scores={name: float(v[i]) for name, v in scores.items()},
                         is_ood=self.ood_threshold is not None and score > self.ood_threshold,
+                        image_stats=image_statistics(rgb[i]),
                     )
                 )
         return results

@@ -63,6 +63,7 @@ def _report_entry(*, data: bytes, key: str, prediction: EdgePrediction, bundle: 
         "probabilities": prediction.probabilities,
         "ood_score": prediction.ood_score,
         "is_ood": prediction.is_ood,
+        "image_stats": prediction.image_stats,
     }
 
 

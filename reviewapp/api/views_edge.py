@@ -34,6 +34,23 @@ class EdgeDecisionSerializer(serializers.Serializer):
     probabilities = serializers.DictField(
         child=serializers.FloatField(min_value=0.0, max_value=1.0), required=False, default=dict
     )
+    image_stats = serializers.DictField(
+        child=serializers.FloatField(min_value=0.0, max_value=1_000_000.0),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The image's statistics (brightness, contrast, ..., width, height), as the "
+        "edge runner computes them: the server's domain guard checks them.",
+    )
+
+    def validate_image_stats(self, value: dict | None) -> dict | None:
+        unknown = sorted(set(value or {}) - set(edge.IMAGE_STAT_NAMES))
+        if unknown:
+            known = ", ".join(edge.IMAGE_STAT_NAMES)
+            raise serializers.ValidationError(
+                f"unknown statistics {', '.join(unknown)}; known: {known}"
+            )
+        return value
 
 
 class EdgeBatchSerializer(serializers.Serializer):

@@ -4,7 +4,8 @@ Why an endpoint of its own (``POST /api/v1/projects/<slug>/edge-decisions/``) an
 the submit endpoint: submitting takes an image, and the point of deciding on the device is that
 the image of an automatically decided item never leaves it. A report is a few numbers: the
 item's key and content sha256, its size, the model version's sha256, label, confidence,
-probabilities and OOD score.
+probabilities, OOD score and the image's statistics (brightness, contrast, colour, size: the
+item-level domain guard checks them against the champion's profile, as for an uploaded image).
 
 The server stays the authority. Each report is routed again by ``rollout.routing.route`` with the
 project's policy as it stands *now* and the item's own sticky buckets; it is recorded only when
@@ -29,11 +30,12 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 
 from reviewapp import ml
-from reviewapp.intake import prediction_service
+from reviewapp.intake import domain, prediction_service
 from reviewapp.intake.services import ALLOWED_FORMATS
 from reviewapp.models import DecidedBy, Item, ItemOrigin, Project
 from reviewapp.review import outcomes
 from reviewapp.rollout import routing, versions
+from reviewapp.rollout.guard import Looks
 from reviewapp.rollout.policy import Policy, Scored
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,17 @@ RECORDED = "recorded"
 DUPLICATE = "duplicate"
 REVIEW = "review"
 CONFLICT = "conflict"
+# What a device may report of an image (mlcore.reference.image_statistics' names).
+IMAGE_STAT_NAMES = (
+    "brightness",
+    "contrast",
+    "saturation",
+    "colourfulness",
+    "gray_share",
+    "effective_resolution",
+    "width",
+    "height",
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,7 @@ class EdgeReport:
     ood_score: float
     is_ood: bool = False
     probabilities: dict[str, float] = field(default_factory=dict)
+    image_stats: dict[str, float] | None = None  # the guard checks them when the device sends
 
 
 @dataclass(frozen=True)
@@ -94,10 +108,12 @@ def edge_route(*, project: Project, report: EdgeReport) -> tuple[routing.Route |
         is_ood=report.is_ood,
         ood_score=report.ood_score,
     )
+    profile = domain.domain_profile(champion) if report.image_stats else None
     decision = routing.route(
         prediction=scored,
         policy=Policy.from_project(project),
         buckets=routing.Buckets.of(project_id=project.pk, key=report.key),
+        looks=Looks(image_stats=report.image_stats, profile=profile) if profile else None,
     )
     return decision, decision.reason
 
@@ -113,6 +129,7 @@ def _result(report: EdgeReport, *, top: int = 3) -> ml.PredictionResult:
         ood_score=report.ood_score,
         ood_scores={},
         is_ood=report.is_ood,
+        image_stats=dict(report.image_stats) if report.image_stats else None,  # a drift sample
     )
 
 

@@ -6,7 +6,8 @@ import hashlib
 
 import pytest
 
-from reviewapp.models import DecidedBy, Item, Outcome, Stage
+from reviewapp import ml
+from reviewapp.models import DecidedBy, DriftSample, Item, Outcome, Stage
 from reviewapp.rollout import routing, selectors, versions
 from tests.api.conftest import Api
 from tests.factories import ModelVersionFactory, ProjectFactory
@@ -119,3 +120,55 @@ def test_bad_reports_are_refused_and_other_projects_are_not_reachable(edge_api):
     body = {"decisions": [_decision(edge_api, key="k2")]}
     assert edge_api.post_json(url, body).status_code == 404
     assert not Item.objects.exists()
+
+
+@pytest.fixture
+def guarded_api(db, tiny_artifact) -> Api:
+    """An automated project whose champion (the tiny model) has a domain profile."""
+    labels = list(tiny_artifact.metadata["labels"])
+    project = ProjectFactory(
+        labels=labels,
+        stage=Stage.AUTOMATED,
+        confidence_threshold=0.5,
+        audit_rate=0.0,
+        traffic_share=1.0,
+    )
+    version = versions.champion_register(project=project, artifact=tiny_artifact, reason="test")
+    api = Api(project=project)
+    api.version = version
+    reference = ml.drift_reference(artifact_path=version.artifact_path, sha256=version.sha256)
+    api.in_domain = {name: float(values[0]) for name, values in reference.image_stats.items()}
+    return api
+
+
+def _guarded(api: Api, key: str, **fields) -> dict:
+    label = api.project.labels[0]
+    probabilities = {name: 0.0 for name in api.project.labels} | {label: 0.99}
+    return _decision(
+        api, key=key, label=label, confidence=0.99, probabilities=probabilities, **fields
+    )
+
+
+def test_the_domain_guard_checks_the_statistics_a_device_reports(guarded_api):
+    """Statistics unlike the champion's training images send the item to people; statistics like
+    them let the device's decision stand and are kept as the item's drift sample."""
+    washed_out = {**guarded_api.in_domain, "brightness": 0.99, "contrast": 0.0}
+    response = _post(guarded_api, _guarded(guarded_api, "cam/1", image_stats=washed_out))
+    (result,) = response.json()["results"]
+    assert result["status"] == "review" and result["reason"] == "out_of_domain"
+    assert not Item.objects.filter(client_key="cam/1").exists()
+    response = _post(guarded_api, _guarded(guarded_api, "cam/2", image_stats=guarded_api.in_domain))
+    (result,) = response.json()["results"]
+    assert result["status"] == "recorded", result
+    sample = DriftSample.objects.get(prediction__item_id=result["item_id"])
+    assert sample.image_stats == guarded_api.in_domain
+    # Without statistics (an older runner) the guard has nothing to check: as before.
+    (result,) = _post(guarded_api, _guarded(guarded_api, "cam/3")).json()["results"]
+    assert result["status"] == "recorded"
+
+
+def test_an_unknown_image_statistic_is_refused_by_name(guarded_api):
+    response = _post(guarded_api, _guarded(guarded_api, "cam/9", image_stats={"sharpness": 1.0}))
+    assert response.status_code == 400
+    assert "sharpness" in response.json()["error"]["message"]
+    assert not Item.objects.filter(client_key="cam/9").exists()

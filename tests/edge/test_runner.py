@@ -8,13 +8,17 @@ import sys
 
 import pytest
 
+from mlcore.images import load_rgb
 from mlcore.predict import Predictor
+from mlcore.reference import image_statistics
 from reviewapp.rollout import routing
 from reviewapp.rollout.policy import Policy, Scored
 from tests.edge.conftest import EDGE, POLICY, decisions_of, edge_cli
 
 sys.path.insert(0, str(EDGE))
 from handoff_edge.bundle import BundleError, bundle_load  # noqa: E402
+from handoff_edge.predict import image_load  # noqa: E402
+from handoff_edge.stats import image_statistics as edge_statistics  # noqa: E402
 
 
 def _server_route(result, *, key: str) -> routing.Route:
@@ -93,3 +97,11 @@ def test_the_blocker_really_blocks_torch_and_django(tmp_path):
     code = _PRELUDE.replace("from handoff_edge.cli import main", "import torch")
     blocked = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
     assert blocked.returncode != 0 and "blocked on the edge: torch" in blocked.stderr
+
+
+def test_the_device_computes_the_image_statistics_the_server_does(field_images):
+    """The statistics a device reports are mlcore's, so the server's guard reads them alike."""
+    for path in field_images:
+        mine, theirs = edge_statistics(image_load(path)), image_statistics(load_rgb(path))
+        assert set(mine) == set(theirs)
+        assert all(abs(mine[k] - theirs[k]) <= 1e-9 for k in theirs), path.name
