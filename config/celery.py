@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery, signals
+from django.conf import settings  # lazy: read once the worker has set Django up
 from threadpoolctl import threadpool_limits
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -13,6 +14,7 @@ app.autodiscover_tasks()
 
 # Readiness for healthchecks: a heartbeat file while consuming (see config/worker_health.py).
 from config.worker_health import HeartbeatFile  # noqa: E402
+from config.worker_priority import worker_priority_lower  # noqa: E402
 
 app.steps["consumer"].add(HeartbeatFile)
 
@@ -25,6 +27,16 @@ def _cores_share(sender, **_) -> None:
     if not os.environ.get("HANDOFF_PREDICT_THREADS") and isinstance(sender.concurrency, int):
         share = max(1, len(os.sched_getaffinity(0)) // max(1, sender.concurrency))
         os.environ["HANDOFF_PREDICT_THREADS"] = str(share)
+
+
+@signals.worker_init.connect
+def _priority_lower(sender, **_) -> None:
+    """Prediction workers run below the web process's CPU priority (config/worker_priority.py),
+    set in the main process before the pool forks, so every pool process inherits it."""
+    worker_priority_lower(
+        nice=settings.HANDOFF_PREDICT_WORKER_NICE,
+        queues=sender.app.amqp.queues.consume_from.keys(),
+    )
 
 
 @signals.worker_process_init.connect

@@ -379,3 +379,8 @@ HANDOFF_PREDICT_DECODE_THREADS = int(os.environ.get("HANDOFF_PREDICT_DECODE_THRE
 HANDOFF_PREDICTION_LEASE_SECONDS = float(os.environ.get("HANDOFF_PREDICTION_LEASE_SECONDS", "30"))
 HANDOFF_API_BATCH = int(os.environ.get("HANDOFF_API_BATCH", "16"))
 HANDOFF_API_BATCH_WAIT_MS = float(os.environ.get("HANDOFF_API_BATCH_WAIT_MS", "20"))
+# A `wait` request is answered while a backlog drains (issue 17): the web's batcher runs its
+# forwards on API_PREDICT_THREADS torch threads, and prediction workers (every Celery worker
+# but the training queue's) lower their CPU priority by PREDICT_WORKER_NICE (config/priority.py).
+HANDOFF_API_PREDICT_THREADS = int(os.environ.get("HANDOFF_API_PREDICT_THREADS", "1"))
+HANDOFF_PREDICT_WORKER_NICE = int(os.environ.get("HANDOFF_PREDICT_WORKER_NICE", "10"))

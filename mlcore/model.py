@@ -116,3 +116,14 @@ def resolve_device(device: str | None) -> torch.device:
     if device:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cpu_threads_set(threads: int) -> None:
+    """Run this thread's CPU forwards (and threads started later) on ``threads`` intra-op threads.
+
+    torch keeps the count per thread once a thread has used it, so a serving thread sets its
+    own. One thread for a small batch on a machine whose other cores are busy: an OpenMP region
+    waits for its slowest thread, and a thread the kernel has parked stalls every layer.
+    """
+    if threads > 0 and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

@@ -96,6 +96,11 @@ def get_predictor(*, artifact_path: str, sha256: str) -> ml_predict.Predictor:
         return predictor
 
 
+def forward_threads_set(threads: int) -> None:
+    """This thread's CPU forwards run on ``threads`` intra-op threads (0 leaves torch's count)."""
+    ml_model.cpu_threads_set(threads)
+
+
 def predict_images(
     *, artifact_path: str, sha256: str, images: Sequence[Any]
 ) -> list[ml_predict.PredictionResult]:

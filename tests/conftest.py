@@ -89,8 +89,16 @@ def _database_url() -> str:
 
 
 @contextlib.contextmanager
-def celery_worker_processes(count: int, tmp_path: Path, extra_env: dict | None = None):
-    """`count` real `celery worker` processes on the configured broker and the test database."""
+def celery_worker_processes(
+    count: int,
+    tmp_path: Path,
+    extra_env: dict | None = None,
+    *,
+    queue: str = "default",
+    new_session: bool = False,
+):
+    """`count` real `celery worker` processes on the configured broker and the test database,
+    consuming `queue`; with `new_session` each leads a session of its own (as under setsid)."""
     from django.conf import settings
 
     from config.celery import app
@@ -112,12 +120,13 @@ def celery_worker_processes(count: int, tmp_path: Path, extra_env: dict | None =
         for index in range(count):
             log_path = tmp_path / ("worker.log" if count == 1 else f"worker{index}.log")
             logs.append(log_path.open("w"))
-            command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default"]
+            command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue]
             command += ["-c", "1", "-n", f"test-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "INFO"]
             command += ["--without-gossip", "--without-mingle"]
             process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=logs[-1], stderr=subprocess.STDOUT
-            )
+                command, cwd=ROOT, env=env, stdout=logs[-1], stderr=subprocess.STDOUT,
+                start_new_session=new_session,
+            )  # fmt: skip
             process.log_path = log_path
             processes.append(process)
         deadline = time.monotonic() + 120 * count  # side by side, on a busy machine too

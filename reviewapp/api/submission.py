@@ -91,6 +91,7 @@ def wait_batcher() -> batcher.Batcher:
         _BATCHER = batcher.Batcher(
             max_batch=settings.HANDOFF_API_BATCH,
             max_wait=settings.HANDOFF_API_BATCH_WAIT_MS / 1000,
+            threads=settings.HANDOFF_API_PREDICT_THREADS,
         )
     return _BATCHER
 

@@ -7,6 +7,12 @@ when requests came together in the last batch, it waits at most ``max_wait`` for
 flood is served with the throughput of large batches while one user waits for one forward only
 (the "dynamic batching" of serving systems, e.g. Triton's max_queue_delay). The requests never
 go through the Celery queue, so a backlog there does not delay them.
+
+The batcher thread runs its forwards on ``threads`` torch threads (HANDOFF_API_PREDICT_THREADS,
+1 by default): the web process shares the cores with prediction workers, and a forward split
+over threads waits for its slowest one, which the kernel may have parked behind a worker
+(measured: a few ms on one thread, hundreds on two while the cores are busy; docs/benchmarks.md,
+`wait-latency`).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from dataclasses import dataclass, field
 
 from django.db import close_old_connections, connection
 
+from reviewapp import ml
 from reviewapp.intake import batching, claims
 
 logger = logging.getLogger(__name__)
@@ -47,8 +54,10 @@ class Batcher:
         max_batch: int,
         max_wait: float,
         predict: Callable[[list[int]], batching.BatchReport] = claimed_items_predict,
+        threads: int = 0,
     ) -> None:
         self.max_batch, self.max_wait, self._predict = max(1, max_batch), max_wait, predict
+        self.threads = threads  # torch threads of the batcher's forwards; 0 leaves torch's own
         self._queue: queue.Queue[_Request] = queue.Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -92,6 +101,7 @@ class Batcher:
         return batch
 
     def _loop(self) -> None:
+        ml.forward_threads_set(self.threads)
         while True:
             batch = self._gather(self._queue.get())
             self._last_size = len(batch)

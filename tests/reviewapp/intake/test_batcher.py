@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import torch
+
 from reviewapp.intake import batcher, batching
 
 
@@ -41,3 +43,23 @@ def test_a_failed_forward_fails_each_waiting_request():
     future = subject.submit(1)
     assert isinstance(future.exception(timeout=30), RuntimeError)
     assert subject.batches == 0
+
+
+def test_the_batcher_runs_its_forwards_on_its_own_torch_thread_count():
+    """The web shares the cores with busy workers: its forwards take HANDOFF_API_PREDICT_THREADS
+    threads (1), not torch's default of every core."""
+    before = torch.get_num_threads()
+    wanted = 1 if before > 1 else 2
+    seen = []
+
+    def predict(item_ids: list[int]) -> batching.BatchReport:
+        seen.append(torch.get_num_threads())
+        return batching.BatchReport(predicted=item_ids)
+
+    subject = batcher.Batcher(max_batch=4, max_wait=0.0, predict=predict, threads=wanted)
+    try:
+        assert subject.submit(2).result(timeout=30) == "predicted"
+    finally:
+        torch.set_num_threads(before)  # threads started later in this process: torch's default
+    assert seen == [wanted]
+    assert torch.get_num_threads() == before
