@@ -38,6 +38,7 @@ from bench.harness.stack import Stack
 SPEC = {"stage": "partial", "traffic_share": 0.5, "confidence_threshold": 0.0}
 DISTINCT_FILES = 3000
 BARE_BATCH = 64
+INSERT_CHUNK = 10_000
 
 
 @contextlib.contextmanager
@@ -85,17 +86,18 @@ def items_accept(stack: Stack, *, slug: str, count: int) -> None:
         (folder / f"{index}.png").write_bytes(digit_png(index))
         names.append(f"items/{project.pk}/bench/{index}.png")
     due, now = outbox.prediction_due_after_send(), timezone.now()
-    rows = []
-    for index in range(count):
-        digest = hashlib.sha256(f"bench-{index}".encode()).hexdigest()
-        rows.append(
-            Item(
-                project=project, sha256=digest, key=digest, image=names[index % len(names)],
-                width=32, height=32, origin=ItemOrigin.API, created_at=now,
-                prediction_due_at=due,
-            )
-        )  # fmt: skip
-    Item.objects.bulk_create(rows, batch_size=2000)
+    for start in range(0, count, INSERT_CHUNK):  # a chunk of rows in memory at a time (100k runs)
+        rows = []
+        for index in range(start, min(count, start + INSERT_CHUNK)):
+            digest = hashlib.sha256(f"bench-{index}".encode()).hexdigest()
+            rows.append(
+                Item(
+                    project=project, sha256=digest, key=digest, image=names[index % len(names)],
+                    width=32, height=32, origin=ItemOrigin.API, created_at=now,
+                    prediction_due_at=due,
+                )
+            )  # fmt: skip
+        Item.objects.bulk_create(rows, batch_size=2000)
 
 
 def bare_torch_images_per_second(
@@ -145,12 +147,15 @@ def drain(stack: Stack, worker, *, count: int, timeout: float) -> dict:
     jobs.job_send(jobs.PREDICT_BATCH)
     jobs.job_send(jobs.PREDICT_BATCH)
     rss_at_10k, deadline = None, time.monotonic() + timeout
+    rss_by_10k: list[float] = []  # the growth curve: RSS after each 10,000 predictions
     while time.monotonic() < deadline:
         due = stack.scalar(
             "SELECT count(*) FROM reviewapp_item WHERE prediction_due_at IS NOT NULL"
         )
         if rss_at_10k is None and count - due >= min(count, 10_000):
             rss_at_10k = pool_rss_mb(worker)
+        if count - due >= 10_000 * (len(rss_by_10k) + 1):
+            rss_by_10k.append(round(pool_rss_mb(worker), 1))
         if not due:
             break
         time.sleep(0.5)
@@ -168,6 +173,7 @@ def drain(stack: Stack, worker, *, count: int, timeout: float) -> dict:
         "items_per_second": round(predicted / seconds, 1),
         "rss_mb_after_10k": round(rss_at_10k or 0.0, 1),
         "rss_mb_at_end": round(pool_rss_mb(worker), 1),
+        "rss_mb_by_10k": rss_by_10k,
     }
 
 

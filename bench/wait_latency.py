@@ -179,26 +179,32 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def markdown(figures: dict) -> str:
+    load = figures["load_average_before_after"]
     rows = [
         ("backlog items (due when the requests started / ended)",
          f"{figures['backlog']:,} ({figures['backlog_due_before']} / "
          f"{figures['backlog_due_after']})"),
+        ("backlog drained while the requests ran (items/s)", figures["drain_items_per_second"]),
+        ("prediction worker pool nice values", figures["worker_pool_nice"]),
         ("single `wait` requests (HTTP status: count)", f"{figures['requests']} "
          f"({', '.join(f'{k}: {v}' for k, v in figures['statuses'].items())})"),
         ("`wait` request p50 / p99 (ms)", f"{figures['wait_p50_ms']} / {figures['wait_p99_ms']}"),
-        ("bare single-image forward p50 / p99 (ms)",
-         f"{figures['bare_p50_ms']} / {figures['bare_p99_ms']}"),
-        ("target: bare p99 + 30 ms", figures["target_ms"]),
+        *((f"bare single-image forward, {key.split('_')[1]}: p50 / p99 (ms)",
+           " / ".join(map(str, value)))
+          for key, value in figures.items() if key.startswith("bare_") and "t_p50" in key),
+        ("target: the lower bare p99 + 30 ms", figures["target_ms"]),
+        (f"slowest of {figures['warmup_requests']} warm-up requests (model load, not counted)",
+         figures["warmup_slowest_ms"]),
     ]  # fmt: skip
     table = "| figure | value |\n| --- | --- |\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
     return (
         "## A `wait` request while a backlog drains (issue 17)\n\n"
         f"Command: `{command_line()}`\n\nMachine: {machine_summary()}; measured "
-        f"{time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.1f} at the end: client, "
-        "gunicorn, PostgreSQL and 2 busy prediction processes share the 2 cores. "
-        "gunicorn 2 gthread workers x 4 threads; each request is a 32-px PNG with wait=10, "
-        "answered by the web process's batcher (reviewapp/intake/batcher.py) from upload to "
-        "routed item.\n\n" + table
+        f"{time.strftime('%Y-%m-%d')}, load average {load[0]} when the requests started and "
+        f"{load[1]} when they ended: client, gunicorn, PostgreSQL and 2 prediction processes "
+        "share the 2 cores. gunicorn 2 gthread workers x 4 threads; each request is a 32-px PNG "
+        "with wait=10, answered by the web process's batcher (reviewapp/intake/batcher.py) from "
+        "upload to routed item.\n\n" + table
     )
 
 
