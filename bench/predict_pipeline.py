@@ -100,6 +100,15 @@ def items_accept(stack: Stack, *, slug: str, count: int) -> None:
         Item.objects.bulk_create(rows, batch_size=2000)
 
 
+def bare_network(artifact: dict) -> tuple[torch.nn.Module, int]:
+    """The artifact's plain network (NCHW, as built) in eval mode, and its input size."""
+    from mlcore.artifacts import load_artifact
+    from mlcore.predict import _network_from_artifact
+
+    loaded = load_artifact(artifact["path"])
+    return _network_from_artifact(loaded).eval(), int(loaded.metadata["input_size"])
+
+
 def bare_torch_images_per_second(
     artifact: dict, *, seconds: float, channels_last: bool = False
 ) -> float:
@@ -107,11 +116,7 @@ def bare_torch_images_per_second(
 
     Plain NCHW by default (the issue's baseline); ``channels_last`` runs the layout the serving
     engine uses, so the ratio to it is the pipeline's own overhead."""
-    from mlcore.artifacts import load_artifact
-    from mlcore.predict import _network_from_artifact
-
-    model = _network_from_artifact(load_artifact(artifact["path"])).eval()
-    size = load_artifact(artifact["path"]).metadata["input_size"]
+    model, size = bare_network(artifact)
     batch = torch.randn(BARE_BATCH, 3, size, size)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

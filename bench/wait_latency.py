@@ -33,25 +33,22 @@ from bench.harness.machine import machine_summary
 from bench.harness.processes import free_port, http_wait
 from bench.harness.servers import gunicorn_command
 from bench.harness.stats import median, percentile
-from bench.predict_pipeline import SPEC, items_accept, pipeline_stack
+from bench.predict_pipeline import SPEC, bare_network, items_accept, pipeline_stack
 
 
 def bare_single_forward_ms(artifact: dict, *, count: int, threads: int) -> list[float]:
     """``model(x)`` on one normalised image on ``threads`` torch threads, ``count`` times: ms
     each."""
-    from reviewapp import ml
-
-    predictor = ml.get_predictor(artifact_path=artifact["path"], sha256=artifact["sha256"])
-    size = predictor.preprocessing.size
+    model, size = bare_network(artifact)
     image = torch.randn(1, 3, size, size)
     times, before = [], torch.get_num_threads()
     torch.set_num_threads(threads)
     with torch.inference_mode():
         for _ in range(5):
-            predictor.model(image)
+            model(image)
         for _ in range(count):
             started = time.perf_counter()
-            predictor.model(image)
+            model(image)
             times.append((time.perf_counter() - started) * 1000)
     torch.set_num_threads(before)
     return times
