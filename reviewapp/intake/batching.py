@@ -38,7 +38,7 @@ from reviewapp.models import (
     ReviewTask,
     TaskStatus,
 )
-from reviewapp.review import alerts, gold
+from reviewapp.review import alerts, gold, ordering
 from reviewapp.rollout import policy as rollout_policy
 from reviewapp.rollout import services as rollout
 from reviewapp.rollout import versions
@@ -218,6 +218,7 @@ def _routes_write(pairs: list[tuple[Prediction, Prediction | None]]) -> None:
             prediction_service.review_task_build(item=item, decision=decision, acting=acting)
         )
         routed.append((prediction, challenger))
+    ordering.tasks_score(tasks)  # one comparison per batch (k-center greedy's distance)
     try:
         with transaction.atomic():
             ReviewTask.objects.bulk_create(tasks)
