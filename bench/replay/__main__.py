@@ -102,7 +102,7 @@ def _args() -> argparse.Namespace:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[9], help="--ordering: seeds")
     parser.add_argument(
-        "--ordering-epochs", type=int, default=3, help="--ordering: epochs per (re)training"
+        "--ordering-epochs", type=int, default=4, help="--ordering: epochs per (re)training"
     )
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench-replay")

@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.harness import seeding
 from bench.harness.docs import command_line, marked_section_write
 from bench.harness.machine import machine_summary
 from bench.replay import metrics, report, world
@@ -34,6 +33,9 @@ from reviewapp.review import ordering
 
 MARKER = "review-ordering"
 ORDERS = ("informative", "fifo")
+# The Fashion world's champion network at the digits' 32 px: on this CPU it trains in about half
+# resnet18's time and is more accurate on the digits (95.6% vs 91.8% after 4 / 3 epochs).
+PARAMS = {"arch": "small_cnn", "image_size": 32, "lr": 3e-3, "device": "cpu"}
 
 
 @dataclass
@@ -105,14 +107,30 @@ def _next(arm: Arm) -> Task:
     return task
 
 
-def _retrain(arm: Arm, *, base: list, args, seed: int, dest: Path) -> Predictor:
+def _train(records: list, *, args, seed: int, dest: Path):
     if dest.exists():
         shutil.rmtree(dest)
-    params = {**seeding.TINY_MODEL, "epochs": args.ordering_epochs, "seed": seed}
-    saved = ml.train_and_save(
-        records=[*base, *arm.labelled], params=params, dest=dest, dataset_hash=f"ordering-{seed}"
+    params = {**PARAMS, "epochs": args.ordering_epochs, "seed": seed}
+    return ml.train_and_save(
+        records=records, params=params, dest=dest, dataset_hash=f"ordering-{seed}"
     )
-    return Predictor.from_artifact(saved.path)
+
+
+def _retrain(arm: Arm, *, base: list, args, seed: int, dest: Path, clean, night, truth):
+    """Train on the base set plus the labels so far; the new champion and its curve point."""
+    saved = _train([*base, *arm.labelled], args=args, seed=seed, dest=dest)
+    predictor = Predictor.from_artifact(saved.path)
+    arm.references = []  # diversity compares within one model version
+    arm.curve.append(
+        {
+            "decisions": len(arm.labelled),
+            "clean": _accuracy(predictor, clean, truth),
+            "night": _accuracy(predictor, night, truth),
+            "night_labelled": arm.shifted_labelled,
+        }
+    )
+    print(f"ordering.{arm.order} seed={seed} {arm.curve[-1]}", flush=True)
+    return predictor
 
 
 def run_arm(order: str, *, args, seed: int, split, plan, paths, champion, evals, var: Path):
@@ -145,18 +163,26 @@ def run_arm(order: str, *, args, seed: int, split, plan, paths, champion, evals,
             if decisions % args.retrain_every == 0:
                 version += 1
                 predictor = _retrain(
-                    arm, base=split.base, args=args, seed=seed, dest=var / f"{order}-v{version}"
+                    arm,
+                    base=split.base,
+                    args=args,
+                    seed=seed,
+                    dest=var / f"{order}-v{version}",
+                    clean=clean,
+                    night=night,
+                    truth=truth,
                 )
-                arm.references = []  # diversity compares within one model version
-                arm.curve.append(
-                    {
-                        "decisions": decisions,
-                        "clean": _accuracy(predictor, clean, truth),
-                        "night": _accuracy(predictor, night, truth),
-                        "night_labelled": arm.shifted_labelled,
-                    }
-                )
-                print(f"ordering.{order} seed={seed} {arm.curve[-1]}", flush=True)
+    if decisions % args.retrain_every:  # the labels since the last run: one more
+        _retrain(
+            arm,
+            base=split.base,
+            args=args,
+            seed=seed,
+            dest=var / f"{order}-v{version + 1}",
+            clean=clean,
+            night=night,
+            truth=truth,
+        )
     return arm
 
 
@@ -175,9 +201,7 @@ def replay_ordering(args, var: Path) -> dict:
     )
     runs = []
     for seed in args.seeds:
-        champion = world.champion_train(
-            records=split.base, epochs=args.ordering_epochs, dest=var / f"v1-{seed}", seed=seed
-        )
+        champion = _train(split.base, args=args, seed=seed, dest=var / f"v1-{seed}")
         for order in ORDERS:
             arm = run_arm(
                 order,
@@ -265,10 +289,11 @@ Command: `{meta["command"]}` ({meta["date"]}; {meta["machine"]}; whole command
 {meta["recovery"]} ({meta["shifted"]} items); the desk decides {args.capacity:.0%} as many items
 as arrive ({round(meta["stream"] * args.capacity)} human decisions in all, one reviewer at
 {args.reviewer_accuracy:.0%} accuracy), so a queue builds up and its order decides which items
-get labelled. Every {args.retrain_every} human decisions the champion is retrained (resnet18,
-32 px, {args.ordering_epochs} epochs, seed as listed) on the 1,000 base digits plus every human
-label so far, and replaces the last one. Accuracy on the {meta["eval"]} never-streamed digits,
-clean / night-shifted, with the number of night items among the human labels so far.
+get labelled. Every {args.retrain_every} human decisions (and once at the end) the champion is
+retrained from scratch (`small_cnn`, 32 px, {args.ordering_epochs} epochs, seed as listed) on
+the 1,000 base digits plus every human label so far, and replaces the last one. Accuracy on
+the {meta["eval"]} never-streamed digits, clean / night-shifted, with the number of night items
+among the human labels so far.
 
 {table(runs)}
 

@@ -5,6 +5,7 @@ statement on PostgreSQL, the ORM twin on SQLite."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -29,7 +30,6 @@ from tests.factories import (
     ReviewerFactory,
     ReviewTaskFactory,
     RolloutAdminFactory,
-    png_bytes,
 )
 
 pytestmark = pytest.mark.django_db
@@ -101,24 +101,27 @@ def test_routing_scores_stage_work_with_margin_plus_diversity():
     assert far_task.informativeness == pytest.approx(1.5)  # margin 0.5, opposite: 1
 
 
-def test_the_batched_path_scores_supervised_tasks_and_leaves_shadow_ones_unscored(
-    champion_project,
+def test_the_batched_path_scores_stage_work_and_leaves_calibration_reviews_unscored(
+    champion_project, digit_records
 ):
     items = [
-        services.item_ingest(project=champion_project, data=png_bytes(n), enqueue_prediction=False)[
-            0
-        ]
-        for n in range(6)
+        services.item_ingest(
+            project=champion_project, data=Path(r.path).read_bytes(), enqueue_prediction=False
+        )[0]
+        for r in digit_records[400:412]
     ]
-    batching.items_predict(item_ids=[item.pk for item in items[:3]])
-    shadow = ReviewTask.objects.filter(item__in=items[:3])
-    assert {t.reason for t in shadow} == {ReviewReason.SHADOW}
-    assert all(t.informativeness is None for t in shadow)
+    batching.items_predict(item_ids=[item.pk for item in items[:6]])
+    shadow = list(ReviewTask.objects.filter(item__in=items[:6]))
+    assert ReviewReason.SHADOW in {t.reason for t in shadow}
+    for task in shadow:  # calibration reviews unscored; an out-of-domain look is stage work
+        assert (task.informativeness is None) == (task.reason not in ordering.ORDERED_REASONS)
     Project.objects.filter(pk=champion_project.pk).update(stage=Stage.SUPERVISED)
-    batching.items_predict(item_ids=[item.pk for item in items[3:]])
-    supervised = ReviewTask.objects.filter(item__in=items[3:])
-    assert {t.reason for t in supervised} == {ReviewReason.SUPERVISED}
-    assert all(t.informativeness is not None and 0 <= t.informativeness <= 2 for t in supervised)
+    batching.items_predict(item_ids=[item.pk for item in items[6:]])
+    supervised = list(ReviewTask.objects.filter(item__in=items[6:]))
+    assert ReviewReason.SUPERVISED in {t.reason for t in supervised}
+    scores = [t.informativeness for t in supervised]
+    assert all(s is not None and 0 <= s <= 2 for s in scores)
+    assert len(set(scores)) > 1  # margin and diversity tell the items apart
 
 
 # The queue ---------------------------------------------------------------------------------
