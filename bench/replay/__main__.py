@@ -163,8 +163,9 @@ def _ordering(args) -> None:
 
     result = ordering_curve.replay_ordering(args, var)
     (var / "results.json").write_text(json.dumps(result, indent=2, default=str))
-    plot_path = (var if args.no_write else ROOT / "docs" / "img") / "review-ordering.png"
-    ordering_curve.plot(result["runs"], plot_path)
+    name = f"review-ordering-{args.shift}.png"
+    plot_path = (var if args.no_write else ROOT / "docs" / "img") / name
+    ordering_curve.plot(result["runs"], plot_path, shift=args.shift)
     if not args.no_write:
         ordering_curve.docs_write(result, args, plot_path)
     print(ordering_curve.table(result["runs"]))

@@ -1,7 +1,7 @@
-"""Reviews spent where they teach most (issue 20, item 4): the digits stream with its night
-shift, a review desk that cannot keep up, and retraining every R human decisions: once with the
-desk's informative order, once first in, first out. Reported: each retrained champion's accuracy
-on the never-streamed digits against the human decisions spent so far.
+"""Reviews spent where they teach most (issue 20, item 4): the digits stream with its shift
+(night by default), a review desk that cannot keep up, and retraining every R human decisions:
+once with the desk's informative order, once first in, first out. Reported: each retrained
+champion's accuracy on the never-streamed digits against the human decisions spent so far.
 
     .venv/bin/python -m bench.replay --ordering [--capacity 0.5] [--retrain-every 40] [--seeds 9]
 
@@ -24,9 +24,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
+
 from bench.harness.docs import command_line, marked_section_write
 from bench.harness.machine import machine_summary
-from bench.replay import metrics, report, world
+from bench.replay import report, world
 from mlcore.predict import Predictor
 from reviewapp import ml
 from reviewapp.review import ordering
@@ -67,6 +69,18 @@ def _stream_files(plan: list[world.Entry], folder: Path) -> list[str]:
         path = folder / f"{entry.key}.png"
         if not path.exists():
             path.write_bytes(entry.image_bytes())
+        paths.append(str(path))
+    return paths
+
+
+def _shifted_copies(records: list, folder: Path, shift: str) -> list[str]:
+    """The evaluation digits under the stream's shift, as files."""
+    paths = []
+    for record in records:
+        path = folder / f"{record.key}-{shift}.png"
+        if not path.exists():
+            with Image.open(record.path) as img:
+                ml.shift_image(img.convert("RGB"), shift).save(path)
         paths.append(str(path))
     return paths
 
@@ -116,7 +130,7 @@ def _train(records: list, *, args, seed: int, dest: Path):
     )
 
 
-def _retrain(arm: Arm, *, base: list, args, seed: int, dest: Path, clean, night, truth):
+def _retrain(arm: Arm, *, base: list, args, seed: int, dest: Path, clean, shifted, truth):
     """Train on the base set plus the labels so far; the new champion and its curve point."""
     saved = _train([*base, *arm.labelled], args=args, seed=seed, dest=dest)
     predictor = Predictor.from_artifact(saved.path)
@@ -125,8 +139,8 @@ def _retrain(arm: Arm, *, base: list, args, seed: int, dest: Path, clean, night,
         {
             "decisions": len(arm.labelled),
             "clean": _accuracy(predictor, clean, truth),
-            "night": _accuracy(predictor, night, truth),
-            "night_labelled": arm.shifted_labelled,
+            "shifted": _accuracy(predictor, shifted, truth),
+            "shifted_labelled": arm.shifted_labelled,
         }
     )
     print(f"ordering.{arm.order} seed={seed} {arm.curve[-1]}", flush=True)
@@ -137,13 +151,13 @@ def run_arm(order: str, *, args, seed: int, split, plan, paths, champion, evals,
     """One order over the stream; returns the arm with its curve."""
     arm, rng = Arm(order=order), random.Random(seed)
     predictor = Predictor.from_artifact(champion.path)
-    clean, night, truth = evals
+    clean, shifted, truth = evals
     arm.curve.append(
         {
             "decisions": 0,
             "clean": _accuracy(predictor, clean, truth),
-            "night": _accuracy(predictor, night, truth),
-            "night_labelled": 0,
+            "shifted": _accuracy(predictor, shifted, truth),
+            "shifted_labelled": 0,
         }
     )
     arrivals, served, decisions, version = 2, 0.0, 0, 1
@@ -169,7 +183,7 @@ def run_arm(order: str, *, args, seed: int, split, plan, paths, champion, evals,
                     seed=seed,
                     dest=var / f"{order}-v{version}",
                     clean=clean,
-                    night=night,
+                    shifted=shifted,
                     truth=truth,
                 )
     if decisions % args.retrain_every:  # the labels since the last run: one more
@@ -180,7 +194,7 @@ def run_arm(order: str, *, args, seed: int, split, plan, paths, champion, evals,
             seed=seed,
             dest=var / f"{order}-v{version + 1}",
             clean=clean,
-            night=night,
+            shifted=shifted,
             truth=truth,
         )
     return arm
@@ -190,13 +204,15 @@ def replay_ordering(args, var: Path) -> dict:
     """Both orders for each seed on the same stream and champion v1; returns the results."""
     started = time.time()
     split = world.digits_split(var_dir=var)
-    plan = world.stream_plan(records=split.stream, onset=args.onset, recovery=args.recovery)
+    plan = world.stream_plan(
+        records=split.stream, onset=args.onset, recovery=args.recovery, shift=args.shift
+    )
     paths = _stream_files(plan, var / "stream")
-    night_folder = var / "eval-night"
-    night_folder.mkdir(parents=True, exist_ok=True)
+    shifted_folder = var / f"eval-{args.shift}"
+    shifted_folder.mkdir(parents=True, exist_ok=True)
     evals = (
         [r.path for r in split.evaluation],
-        metrics._night_copies(split.evaluation, night_folder),
+        _shifted_copies(split.evaluation, shifted_folder, args.shift),
         [r.label for r in split.evaluation],
     )
     runs = []
@@ -223,6 +239,7 @@ def replay_ordering(args, var: Path) -> dict:
             "machine": machine_summary(),
             "date": time.strftime("%Y-%m-%d"),
             "stream": len(plan),
+            "shift": args.shift,
             "onset": onset,
             "recovery": next(e.index for e in plan if e.index > onset and not e.shifted),
             "shifted": sum(e.shifted for e in plan),
@@ -233,7 +250,7 @@ def replay_ordering(args, var: Path) -> dict:
 
 
 def table(runs: list[dict]) -> str:
-    """Accuracy clean / night by human decisions, one column per (order, seed)."""
+    """Accuracy clean / shifted by human decisions, one column per (order, seed)."""
     columns = [(r["order"], r["seed"]) for r in runs]
     head = "| human decisions | " + " | ".join(f"{o} (seed {s})" for o, s in columns) + " |"
     rows = [head, "| --- |" + " --- |" * len(columns)]
@@ -245,14 +262,14 @@ def table(runs: list[dict]) -> str:
             cells.append(
                 "–"
                 if p is None
-                else f"{p['clean']:.1%} / {p['night']:.1%} ({p['night_labelled']} night)"
+                else f"{p['clean']:.1%} / {p['shifted']:.1%} ({p['shifted_labelled']} shifted)"
             )
         rows.append(f"| {decisions} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
-def plot(runs: list[dict], path: Path) -> None:
-    """Accuracy on the never-streamed digits (clean, night) against human decisions."""
+def plot(runs: list[dict], path: Path, *, shift: str = "night") -> None:
+    """Accuracy on the never-streamed digits (clean, shifted) against human decisions."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -265,8 +282,8 @@ def plot(runs: list[dict], path: Path) -> None:
         style = {"color": colours[r["order"]], "marker": "o", "alpha": 0.85}
         label = f"{r['order']} (seed {r['seed']})"
         left.plot(xs, [p["clean"] for p in r["curve"]], label=label, **style)
-        right.plot(xs, [p["night"] for p in r["curve"]], label=label, **style)
-    for ax, title in ((left, "clean held-out digits"), (right, "night-shifted held-out digits")):
+        right.plot(xs, [p["shifted"] for p in r["curve"]], label=label, **style)
+    for ax, title in ((left, "clean held-out digits"), (right, f"{shift}-shifted held-out digits")):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("human decisions so far")
         ax.grid(alpha=0.3)
@@ -285,15 +302,15 @@ def docs_write(result: dict, args, plot_path: Path) -> None:
 Command: `{meta["command"]}` ({meta["date"]}; {meta["machine"]}; whole command
 {meta["seconds"] / 60:.1f} min).
 
-{meta["stream"]} held-out digits in index order, night shift from item {meta["onset"]} to item
-{meta["recovery"]} ({meta["shifted"]} items); the desk decides {args.capacity:.0%} as many items
-as arrive ({round(meta["stream"] * args.capacity)} human decisions in all, one reviewer at
-{args.reviewer_accuracy:.0%} accuracy), so a queue builds up and its order decides which items
-get labelled. Every {args.retrain_every} human decisions (and once at the end) the champion is
-retrained from scratch (`small_cnn`, 32 px, {args.ordering_epochs} epochs, seed as listed) on
-the 1,000 base digits plus every human label so far, and replaces the last one. Accuracy on
-the {meta["eval"]} never-streamed digits, clean / night-shifted, with the number of night items
-among the human labels so far.
+{meta["stream"]} held-out digits in index order, {meta["shift"]} shift from item
+{meta["onset"]} to item {meta["recovery"]} ({meta["shifted"]} items). The desk decides
+{args.capacity:.0%} as many items as arrive ({round(meta["stream"] * args.capacity)} human
+decisions in all, one reviewer at {args.reviewer_accuracy:.0%} accuracy), so a queue builds
+up and its order decides which items get labelled. Every {args.retrain_every} human decisions
+(and once at the end) the champion is retrained from scratch (`small_cnn`, 32 px,
+{args.ordering_epochs} epochs, seed as listed) on the 1,000 base digits plus every human
+label so far, and replaces the last one. Cells: accuracy on the {meta["eval"]} never-streamed
+digits, clean / shifted, and how many shifted items the human labels so far hold.
 
 {table(runs)}
 
