@@ -5,12 +5,12 @@ champion's accuracy on the never-streamed digits against the human decisions spe
 
     .venv/bin/python -m bench.replay --ordering [--capacity 0.5] [--retrain-every 40] [--seeds 9]
 
-Offline, in this process: Handoff's own scoring and order (``reviewapp.review.ordering``: margin
-uncertainty, diversity against the last 256 tasks of the same model and the batch, ``sort_key``),
-its training path (``reviewapp.ml.train_and_save`` with the replay champion's parameters, on the
-base set plus every human label so far, as a training snapshot holds) and its predictor, over the
-stage work of a supervised project (every item goes to a person; none is a random sample, so all
-of it is ordered). Left out: the web processes, the worker, the gates and the challenger step
+Offline, in this process: Handoff's own scoring and order (``reviewapp.review.ordering``:
+margin uncertainty, diversity against the last 256 decided tasks of the same model and the
+batch, ``sort_key``), its training path (``reviewapp.ml.train_and_save``, on the base set plus
+every human label so far, as a training snapshot holds) and its predictor, over the stage work
+of a supervised project (every item goes to a person; none is a random sample, so all of it is
+ordered). Left out: the web processes, the worker, the gates and the challenger step
 (each retrained model becomes champion at once). Why offline: on these streams the running
 system's arm (c) stays in shadow, whose calibration reviews are first in, first out by design, so
 the order never matters there; and its CPU retraining does not finish within a quick stream.
@@ -47,6 +47,8 @@ class Task:
     entry: world.Entry
     path: str
     informativeness: float | None
+    embedding: list[float] | None = None
+    version: int = 1
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Arm:
     references: list[list[float]] = field(default_factory=list)
     curve: list[dict] = field(default_factory=list)
     shifted_labelled: int = 0
+    version: int = 1
 
 
 def _stream_files(plan: list[world.Entry], folder: Path) -> list[str]:
@@ -95,12 +98,11 @@ def _enqueue(arm: Arm, predictor: Predictor, entries: list, paths: list[str]) ->
     results = predictor.predict(paths, batch_size=128)
     embeddings = [r.embedding for r in results]
     diversities = ordering.diversity_scores(embeddings, arm.references[-ordering.REFERENCE_SIZE :])
-    arm.references.extend(e for e in embeddings if e)
     for entry, path, result, diversity in zip(entries, paths, results, diversities, strict=True):
         score = ordering.informativeness(
             margin=ordering.margin_uncertainty(result.probabilities), diversity=diversity
         )
-        arm.queue.append(Task(entry, path, score))
+        arm.queue.append(Task(entry, path, score, result.embedding, arm.version))
 
 
 def _next(arm: Arm) -> Task:
@@ -173,9 +175,12 @@ def run_arm(order: str, *, args, seed: int, split, plan, paths, champion, evals,
                 label = rng.choice([x for x in world.LABELS if x != task.entry.label])
             arm.labelled.append(ml.TrainingRecord(path=task.path, label=label, key=task.entry.key))
             arm.shifted_labelled += task.entry.shifted
+            if task.embedding and task.version == arm.version:  # decided: a reference now
+                arm.references.append(task.embedding)
             decisions += 1
             if decisions % args.retrain_every == 0:
                 version += 1
+                arm.version = version
                 predictor = _retrain(
                     arm,
                     base=split.base,

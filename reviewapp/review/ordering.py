@@ -8,9 +8,12 @@ diversity, each in [0, 1] and weighed equally:
   Settles 2009, "Active Learning Literature Survey", §3.1): near 1 where the model hesitates.
 - **diversity**: the cosine distance, halved into [0, 1], from the item's projected embedding
   (``mlcore.drift.project_embeddings``, kept in its drift sample) to the nearest one among the
-  project's last ``REFERENCE_SIZE`` review tasks by the same model version and the batch's
-  earlier tasks. It is the quantity k-center greedy maximises (Sener & Savarese 2018, "Active
-  Learning for Convolutional Neural Networks: A Core-Set Approach", ICLR,
+  project's last ``REFERENCE_SIZE`` decided review tasks by the same model version and the
+  batch's earlier tasks. Decided, not merely queued: a queued item teaches the model nothing
+  yet, and comparing with the queue would score a new kind of item (a camera change) high only
+  until its first few look-alikes are queued. It is the quantity k-center greedy maximises
+  (Sener & Savarese 2018, "Active Learning for Convolutional Neural Networks: A Core-Set
+  Approach", ICLR,
   https://arxiv.org/abs/1708.00489): an item far from every centre chosen so far covers ground
   no label covers yet, and a burst of look-alikes is scored high once, not each time. It is a
   streaming, one-pass version: one query per batch, and the score is frozen when the task opens
@@ -43,7 +46,14 @@ from datetime import datetime
 import numpy as np
 from django.db.models import F
 
-from reviewapp.models import DriftSample, Project, ReviewOrder, ReviewReason, ReviewTask
+from reviewapp.models import (
+    DriftSample,
+    Project,
+    ReviewOrder,
+    ReviewReason,
+    ReviewTask,
+    TaskStatus,
+)
 from reviewapp.rollout import blind
 
 # Stage work ordered by informativeness; every other reason keeps arrival order.
@@ -130,9 +140,13 @@ def _embedding_of(task: ReviewTask) -> list[float] | None:
 
 
 def _references(project_id: int, version_id: int) -> list[list[float]]:
-    """The embeddings of the project's most recent review tasks by this model version."""
+    """The embeddings of the project's most recently decided review tasks by this version."""
     rows = (
-        ReviewTask.objects.filter(project_id=project_id, prediction__model_version_id=version_id)
+        ReviewTask.objects.filter(
+            project_id=project_id,
+            status=TaskStatus.DONE,
+            prediction__model_version_id=version_id,
+        )
         .order_by("-pk")
         .values_list("prediction__drift_sample__embedding", flat=True)[:REFERENCE_SIZE]
     )

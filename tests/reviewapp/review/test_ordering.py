@@ -20,6 +20,7 @@ from reviewapp.models import (
     ReviewReason,
     ReviewTask,
     Stage,
+    TaskStatus,
 )
 from reviewapp.review import claim, ordering
 from tests.factories import (
@@ -89,7 +90,10 @@ def _project(**fields) -> Project:
 def test_routing_scores_stage_work_with_margin_plus_diversity():
     project = _project()
     seen = _prediction(project, {"a": 0.9, "b": 0.1}, embedding=[1.0, 0.0])
-    prediction_service.prediction_route(prediction=seen)
+    decided = prediction_service.prediction_route(prediction=seen)
+    queued = _prediction(project, {"a": 0.9, "b": 0.1}, embedding=[-1.0, 0.0])
+    prediction_service.prediction_route(prediction=queued)  # queued, not decided: no reference
+    ReviewTask.objects.filter(pk=decided.pk).update(status=TaskStatus.DONE)
     near = _prediction(project, {"a": 0.7, "b": 0.2, "c": 0.1}, embedding=[1.0, 0.0])
     far = _prediction(project, {"a": 0.7, "b": 0.2, "c": 0.1}, embedding=[-1.0, 0.0])
     near_task = prediction_service.prediction_route(prediction=near)
@@ -97,7 +101,7 @@ def test_routing_scores_stage_work_with_margin_plus_diversity():
     assert near_task.reason == far_task.reason == ReviewReason.SUPERVISED
     near_task.refresh_from_db()
     far_task.refresh_from_db()
-    assert near_task.informativeness == pytest.approx(0.5)  # margin 0.5, seen before: 0
+    assert near_task.informativeness == pytest.approx(0.5)  # margin 0.5, decided before: 0
     assert far_task.informativeness == pytest.approx(1.5)  # margin 0.5, opposite: 1
 
 
