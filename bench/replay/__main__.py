@@ -16,6 +16,9 @@ with no gates, OOD flag, drift checks or retraining, (c) Handoff.
     .venv/bin/python -m bench.replay --world fashion --quick   # 1,500 items
     .venv/bin/python -m bench.replay --world fashion --shift mymodule:my_camera
 
+    .venv/bin/python -m bench.replay --ordering           # informative vs FIFO review order
+    .venv/bin/python -m bench.replay --arms handoff --review-order fifo   # the live arm, FIFO
+
 The Fashion-MNIST world (issue 18) runs arm (c) Handoff on the running system and computes the
 all-manual, fixed-threshold and oracle arms from the predictions that run recorded
 (``bench.replay.fashion_run``). It needs Debian's dataset-fashion-mnist package.
@@ -26,6 +29,7 @@ Needs PostgreSQL (own database, recreated) and Redis (CELERY_BROKER_URL, default
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import time
@@ -82,6 +86,24 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--retrain-every", type=int, default=40, help="corrections per run")
     parser.add_argument("--champion-artifact", type=Path, help="skip training the champion")
     database_arguments(parser, name="handoff_bench_replay")
+    parser.add_argument(
+        "--review-order",
+        choices=["informative", "fifo"],
+        default="informative",
+        help="the Handoff arms' desk order (project.review_order)",
+    )
+    parser.add_argument(
+        "--ordering",
+        action="store_true",
+        help="instead: the review-order learning curves (bench.replay.ordering_curve)",
+    )
+    parser.add_argument(
+        "--capacity", type=float, default=0.5, help="--ordering: decisions per arriving item"
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[9], help="--ordering: seeds")
+    parser.add_argument(
+        "--ordering-epochs", type=int, default=4, help="--ordering: epochs per (re)training"
+    )
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench-replay")
     parser.add_argument("--no-write", action="store_true", help="leave docs/ alone")
@@ -131,6 +153,24 @@ def _fashion_ensure() -> None:
         )
 
 
+def _ordering(args) -> None:
+    """The review-order learning curves: offline, no database beyond Django's settings."""
+    var = args.out / "ordering"
+    var.mkdir(parents=True, exist_ok=True)
+    _environment(args, f"sqlite:///{var / 'unused.sqlite3'}")
+    django.setup()
+    from bench.replay import ordering_curve  # reviewapp's models: after django.setup()
+
+    result = ordering_curve.replay_ordering(args, var)
+    (var / "results.json").write_text(json.dumps(result, indent=2, default=str))
+    name = f"review-ordering-{args.shift}.png"
+    plot_path = (var if args.no_write else ROOT / "docs" / "img") / name
+    ordering_curve.plot(result["runs"], plot_path, shift=args.shift)
+    if not args.no_write:
+        ordering_curve.docs_write(result, args, plot_path)
+    print(ordering_curve.table(result["runs"]))
+
+
 def main() -> None:
     args = _args()
     size = "smoke" if args.smoke else "quick" if args.quick else "full"
@@ -141,6 +181,9 @@ def main() -> None:
         args.database = "handoff_bench_replay_fashion"
     if args.world == "fashion":
         _fashion_ensure()
+    if args.ordering:
+        _ordering(args)
+        return
     started = time.time()
     database_url = database_recreate(admin_url=args.admin_url, name=args.database)
     env = _environment(args, database_url)

@@ -61,6 +61,7 @@ def project_create(*, args, base: list, artifact, run_name: str) -> run.world.Wo
         "retrain_every_corrections": args.retrain_every,
         "drift_retrain": True,
         "gate_min_reviews": args.gate_min_reviews,
+        "review_order": args.review_order,
         **budget_settings(epsilon=args.epsilon, delta=args.delta),
     }
     project = Project.objects.create(slug=slug, name="Replay Fashion-MNIST", labels=LABELS)

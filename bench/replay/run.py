@@ -52,6 +52,7 @@ def _prepare(args, scale: dict, var: Path):
         gate_target=args.gate_target,
         gate_confidence=args.gate_confidence,
         retrain_every=args.retrain_every,
+        review_order=args.review_order,
     )
     worlds = [
         world.world_create(

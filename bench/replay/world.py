@@ -104,10 +104,17 @@ class Arm:
 
 
 def arms_all(
-    *, gate_min_reviews: int, gate_target: float, gate_confidence: float, retrain_every: int
+    *,
+    gate_min_reviews: int,
+    gate_target: float,
+    gate_confidence: float,
+    retrain_every: int,
+    review_order: str = "informative",
 ) -> dict[str, Arm]:
-    """The baselines (a) manual, (b) fixed threshold, and (c) Handoff."""
+    """The baselines (a) manual, (b) fixed threshold, and (c) Handoff (its desk in
+    ``review_order``)."""
     handoff = {
+        "review_order": review_order,
         "auto_promote_after_hours": 0.0,
         "gate_min_reviews": gate_min_reviews,
         "gate_target_agreement": gate_target,

@@ -38,7 +38,7 @@ from reviewapp.models import (
     ReviewTask,
     TaskStatus,
 )
-from reviewapp.review import alerts, gold
+from reviewapp.review import alerts, gold, ordering
 from reviewapp.rollout import policy as rollout_policy
 from reviewapp.rollout import versions
 
@@ -216,6 +216,7 @@ def _routes_write(pairs: list[tuple[Prediction, Prediction | None]]) -> None:
         )
         routed.append((prediction, challenger))
     prediction_service.outcomes_auto_accept(auto)
+    ordering.tasks_score(tasks)  # one comparison per batch (k-center greedy's distance)
     try:
         with transaction.atomic():
             bulk_copy.copy_insert(tasks)

@@ -24,7 +24,7 @@ from reviewapp.models import (
     ReviewTask,
     TaskStatus,
 )
-from reviewapp.review import alerts, gold, outcomes
+from reviewapp.review import alerts, gold, ordering, outcomes
 from reviewapp.rollout import policy as rollout_policy
 from reviewapp.rollout import routing
 
@@ -115,7 +115,8 @@ def route_decide(
 
 
 def review_task_build(*, item: Item, decision: routing.Route, acting: Prediction) -> ReviewTask:
-    """The open review task a route asks for (not saved)."""
+    """The open review task a route asks for (not saved); ordering.tasks_score scores a batch
+    of them."""
     return ReviewTask(
         item=item,
         project=item.project,
@@ -153,6 +154,7 @@ def prediction_route(
         outcome_auto_accept(prediction=acting, audit_probability=decision.audit_probability)
         return None
     built = review_task_build(item=item, decision=decision, acting=acting)
+    ordering.tasks_score([built])
     try:
         with transaction.atomic():
             task, created = ReviewTask.objects.get_or_create(
@@ -164,6 +166,7 @@ def prediction_route(
                     "prediction": acting,
                     "priority": built.priority,
                     "audit_probability": built.audit_probability,
+                    "informativeness": built.informativeness,
                     "detail": built.detail,
                     "status": TaskStatus.OPEN,
                 },

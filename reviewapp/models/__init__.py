@@ -17,7 +17,7 @@ from reviewapp.models.monitoring import (
     DriftStatistic,
     DriftWindow,
 )
-from reviewapp.models.projects import ClipSampling, Project, Stage
+from reviewapp.models.projects import ClipSampling, Project, ReviewOrder, Stage
 from reviewapp.models.review import (
     REASON_PRIORITY,
     DecidedBy,
@@ -63,6 +63,7 @@ __all__ = [
     "Outcome",
     "Prediction",
     "Project",
+    "ReviewOrder",
     "ReviewReason",
     "ReviewTask",
     "RolloutEvent",

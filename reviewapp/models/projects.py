@@ -25,6 +25,13 @@ def _fraction_check(field: str) -> models.CheckConstraint:
     )
 
 
+class ReviewOrder(models.TextChoices):
+    """How the desk orders stage work within a priority (reviewapp.review.ordering)."""
+
+    INFORMATIVE = "informative", "Most informative first (random samples stay first in, first out)"
+    FIFO = "fifo", "First in, first out"
+
+
 class ClipSampling(models.TextChoices):
     SEGMENTS = "segments", "K frames, one per equal segment (TSN)"
     RATE = "rate", "One frame every 1/fps seconds (at most K)"
@@ -123,6 +130,13 @@ class Project(models.Model):
     )
     gold_min_n = models.PositiveIntegerField(
         default=10, help_text="Gold answers a reviewer needs before the quality bar applies."
+    )
+    review_order = models.CharField(
+        max_length=16,
+        choices=ReviewOrder.choices,
+        default=ReviewOrder.INFORMATIVE,
+        help_text="Order of stage work on the desk; random calibration and audit samples keep "
+        "first in, first out either way.",
     )
     # Data-refresh policy for retraining.
     refresh_max_age_days = models.PositiveIntegerField(null=True, blank=True)

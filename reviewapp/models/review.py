@@ -58,6 +58,9 @@ class ReviewTask(models.Model):
     detail = models.CharField(
         max_length=200, blank=True, default="", help_text="Why, in one line (the domain guard's)."
     )
+    # Margin uncertainty plus embedding diversity, set when the task is routed; null for tasks
+    # not ordered by it (random samples, alerts, second reviews). See reviewapp.review.ordering.
+    informativeness = models.FloatField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
     # A gold item mixed into the queue under an ordinary reason: its decision is scored against
     # the known label and never becomes the item's outcome (reviewapp.review.gold).
@@ -78,6 +81,13 @@ class ReviewTask(models.Model):
                 fields=["project", "-priority", "created_at", "id"],
                 condition=Q(status__in=["open", "claimed"]),
                 name="task_claim_order",
+            ),
+            # The same scan with the project's review order "informative": unscored tasks first
+            # (PostgreSQL's DESC puts nulls first), then the most informative (review.claim).
+            models.Index(
+                fields=["project", "-priority", "-informativeness", "created_at", "id"],
+                condition=Q(status__in=["open", "claimed"]),
+                name="task_claim_informative",
             ),
         ]
         constraints = [

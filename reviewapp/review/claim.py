@@ -3,8 +3,11 @@
 Both paths hold the same rule, side by side in this module: the reviewer's own live claim that
 the desk does not show yet comes first, else the highest-priority, oldest open task (or one
 whose lease ran out) that the reviewer did not skip, not a second review of an item they decided,
-and no adjudication unless they may adjudicate. PostgreSQL runs ``CLAIM`` (row locks, SKIP
-LOCKED, the payload in the same statement); SQLite, which has no row locks, runs the ORM twin
+and no adjudication unless they may adjudicate. Within a priority the project's ``review_order``
+decides: "informative" serves unscored tasks (random samples, alerts) oldest first, then stage
+work most informative first (reviewapp.review.ordering); "fifo" serves oldest first.
+PostgreSQL runs ``CLAIM`` or ``CLAIM_INFORMATIVE`` (row locks, SKIP LOCKED, the payload in the
+same statement); SQLite, which has no row locks, runs the ORM twin
 (``claimable`` + a conditional update). tests/reviewapp/review/test_claim_rule.py checks on
 PostgreSQL that the two pick the same task in every case the rule distinguishes. The desk
 decides and claims on every keystroke; building these with the ORM cost more CPU than
@@ -25,7 +28,16 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from reviewapp.fastpaths import rows as sql_rows
-from reviewapp.models import Decision, Project, ReviewReason, ReviewTask, TaskStatus, Verdict
+from reviewapp.models import (
+    Decision,
+    Project,
+    ReviewOrder,
+    ReviewReason,
+    ReviewTask,
+    TaskStatus,
+    Verdict,
+)
+from reviewapp.review import ordering
 from reviewapp.review import quality as review_quality
 
 # What the desk shows of a task (selectors.task_payload_from_row): {tasks} is a table or a WITH
@@ -53,7 +65,8 @@ PAYLOAD = _PAYLOAD_FROM.format(tasks="reviewapp_reviewtask") + "WHERE t.id = %s"
 # test_claim_plan.py). The statuses, verdict and reasons are written into the text, not bound:
 # the plan PostgreSQL keeps for the prepared statement can then use task_claim_order, whose
 # predicate (status open or claimed) a bound status would not prove; the claim is planned once
-# per connection instead of on every call.
+# per connection instead of on every call. {order} is the project's review order, each with its
+# own partial index: task_claim_order (fifo) or task_claim_informative (informative).
 _CLAIM_WITH = """
 WITH mine AS (
     SELECT t.id, t.reason, t.item_id, t.prediction_id, t.detail FROM reviewapp_reviewtask t
@@ -79,7 +92,7 @@ WITH mine AS (
                 AND d.undone_at IS NULL
               OFFSET 0))
           AND (%(may_adjudicate)s OR t.reason <> {adjudication})
-        ORDER BY t.priority DESC, t.created_at, t.id
+        ORDER BY {order}
         LIMIT 1
         FOR UPDATE OF t SKIP LOCKED
     ) AND NOT EXISTS (SELECT 1 FROM mine)
@@ -96,13 +109,29 @@ def _literal(value: str) -> str:
     return f"'{value}'"
 
 
-CLAIM = _CLAIM_WITH.format(
-    open=_literal(TaskStatus.OPEN),
-    claimed=_literal(TaskStatus.CLAIMED),
-    skip=_literal(Verdict.SKIP),
-    double_review=_literal(ReviewReason.DOUBLE_REVIEW),
-    adjudication=_literal(ReviewReason.ADJUDICATION),
-) + _PAYLOAD_FROM.format(tasks="chosen")
+_FIFO_ORDER = "t.priority DESC, t.created_at, t.id"
+# DESC NULLS FIRST is PostgreSQL's DESC: the index's order, so the scan stays on it.
+_INFORMATIVE_ORDER = "t.priority DESC, t.informativeness DESC NULLS FIRST, t.created_at, t.id"
+
+
+def _claim_sql(order: str) -> str:
+    return _CLAIM_WITH.format(
+        open=_literal(TaskStatus.OPEN),
+        claimed=_literal(TaskStatus.CLAIMED),
+        skip=_literal(Verdict.SKIP),
+        double_review=_literal(ReviewReason.DOUBLE_REVIEW),
+        adjudication=_literal(ReviewReason.ADJUDICATION),
+        order=order,
+    ) + _PAYLOAD_FROM.format(tasks="chosen")
+
+
+CLAIM = _claim_sql(_FIFO_ORDER)  # review_order "fifo"
+CLAIM_INFORMATIVE = _claim_sql(_INFORMATIVE_ORDER)  # review_order "informative"
+
+
+def claim_statement(project: Project) -> str:
+    """The claim statement for the project's review order."""
+    return CLAIM if project.review_order == ReviewOrder.FIFO else CLAIM_INFORMATIVE
 
 
 # A task with its prediction's label (``suggested``) and model version (``suggested_by``).
@@ -135,7 +164,7 @@ def claimable(*, project: Project, reviewer) -> QuerySet[ReviewTask]:
     )
     if not review_quality.may_adjudicate(reviewer):
         tasks = tasks.exclude(reason=ReviewReason.ADJUDICATION)
-    return tasks.order_by("-priority", "created_at", "pk")
+    return tasks.order_by(*ordering.claim_order(project))
 
 
 def held_by(*, project: Project, reviewer, holding: list[int]) -> QuerySet[ReviewTask]:
@@ -205,7 +234,7 @@ def claim_skip_locked(*, project: Project, reviewer, holding: Iterable[int]) -> 
         "may_adjudicate": review_quality.may_adjudicate(reviewer),
     }
     with connection.cursor() as cursor:
-        cursor.execute(CLAIM, params)
+        cursor.execute(claim_statement(project), params)
         return cursor.fetchone()
 
 

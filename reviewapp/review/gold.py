@@ -187,8 +187,8 @@ def adjudicated_items(*, project: Project, limit: int = 20):
 def gold_task_mix_maybe(*, task: ReviewTask, rng: random.Random | None = None) -> ReviewTask | None:
     """With the project's gold rate, open a gold task beside a newly opened task.
 
-    The gold task copies the new task's reason and priority, so it sits next to it in the queue
-    and looks like it; a gold item with a task still open is not picked again.
+    The gold task copies the new task's reason, priority and informativeness, so it sits next to
+    it in the queue and looks like it; a gold item with a task still open is not picked again.
     """
     project = task.project  # routing has it loaded: no query when the rate is zero
     if task.gold_check or project.gold_rate <= 0:
@@ -216,6 +216,7 @@ def gold_task_mix_maybe(*, task: ReviewTask, rng: random.Random | None = None) -
                 prediction=prediction,
                 reason=task.reason,
                 priority=task.priority,
+                informativeness=task.informativeness,  # beside it in the queue either order
                 gold_check=True,
             )
     except IntegrityError:

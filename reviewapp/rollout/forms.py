@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from reviewapp.models.projects import email_list, email_list_validate
+from reviewapp.models.projects import ReviewOrder, email_list, email_list_validate
 
 REASON_HELP = "Why: kept in the audit log."
 
@@ -70,6 +70,12 @@ class PolicyForm(forms.Form):
         validators=[email_list_validate],
         help_text="Told as well when an alert escalates (comma-separated).",
     )
+    review_order = forms.ChoiceField(
+        choices=ReviewOrder.choices,
+        label="Review order",
+        help_text="Stage work most informative first (uncertain, unlike what was reviewed), or "
+        "first in, first out. Random calibration and audit samples stay first in, first out.",
+    )
     reason = forms.CharField(help_text=REASON_HELP)
 
     @classmethod
@@ -88,6 +94,7 @@ class PolicyForm(forms.Form):
                 "alert_deadline_minutes": project.alert_deadline_minutes,
                 "alert_oncall_emails": project.alert_oncall_emails,
                 "alert_escalation_emails": project.alert_escalation_emails,
+                "review_order": project.review_order,
             }
         )
 

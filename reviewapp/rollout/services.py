@@ -295,6 +295,7 @@ POLICY_FIELDS = (
     "alert_deadline_minutes",
     "alert_oncall_emails",
     "alert_escalation_emails",
+    "review_order",
 )
 BUDGET_FIELDS = {"error_budget", "error_delta"}
 
@@ -324,7 +325,8 @@ def _policy_check(project: Project, changes: dict[str, Any]) -> None:
 
 
 def policy_set(*, project: Project, actor, reason: str, **changes: Any) -> dict[str, list]:
-    """Change the error budget, audit rate, OOD threshold, priority labels or auto-promotion.
+    """Change the error budget, audit rate, OOD threshold, priority labels, auto-promotion,
+    alert settings or the desk's review order.
 
     Returns {field: [old, new]} of what changed; logged as one threshold event. A new error
     budget voids every class's certification: the classes are re-derived from the evidence.

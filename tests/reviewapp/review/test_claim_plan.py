@@ -68,7 +68,9 @@ def test_the_claims_decision_checks_probe_by_index_however_many_decisions_exist(
     reviewer = ReviewerFactory()
     _history(reviewer)
     project = ProjectFactory()
-    _tasks(project, 20)
+    # Enough open tasks that a sorted scan beats a bitmap scan of the informative order's index
+    # (same predicate) plus a sort, as it does in any real queue.
+    _tasks(project, 300)
     _tasks(project, 5, reason=ReviewReason.DOUBLE_REVIEW)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE reviewapp_decision")
@@ -79,6 +81,24 @@ def test_the_claims_decision_checks_probe_by_index_however_many_decisions_exist(
     assert "Seq Scan on reviewapp_decision" not in plan, plan
     assert "Index Scan using reviewapp_decision_task_id" in plan, plan
     assert "task_claim_order" in plan, plan
+
+
+def test_the_informative_claim_scans_its_own_index():
+    """review_order "informative" orders by informativeness: the scan follows
+    task_claim_informative (unscored first, as PostgreSQL's DESC puts nulls), with no sort."""
+    reviewer = ReviewerFactory()
+    _history(reviewer, decisions_per_task=2, tasks=50)
+    project = ProjectFactory()
+    tasks = _tasks(project, 300, reason=ReviewReason.SUPERVISED)
+    for n, task in enumerate(tasks):
+        task.informativeness = None if n % 10 == 0 else (n % 17) / 10
+    ReviewTask.objects.bulk_update(tasks, ["informativeness"])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE reviewapp_reviewtask")
+        cursor.execute("EXPLAIN " + claim.CLAIM_INFORMATIVE, _claim_params(project, reviewer))
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "task_claim_informative" in plan, plan
+    assert "Sort" not in plan, plan
 
 
 def test_the_claim_keeps_one_plan_for_its_prepared_statement():

@@ -8,8 +8,8 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from reviewapp.models import Decision, ReviewReason, TaskStatus, Verdict
-from reviewapp.review import claim
+from reviewapp.models import Decision, ReviewOrder, ReviewReason, TaskStatus, Verdict
+from reviewapp.review import claim, ordering
 from tests.factories import (
     ProjectFactory,
     ReviewerFactory,
@@ -21,6 +21,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 REASONS = [
     ReviewReason.SHADOW,
+    ReviewReason.SUPERVISED,
+    ReviewReason.LOW_CONFIDENCE,
     ReviewReason.AUDIT,
     ReviewReason.PRIORITY,
     ReviewReason.DOUBLE_REVIEW,
@@ -60,6 +62,10 @@ def _random_queue(rng: random.Random, project, reviewers) -> list:
             status=status,
             claimed_by=rng.choice(reviewers) if status == TaskStatus.CLAIMED else None,
             lease_expires_at=lease if status == TaskStatus.CLAIMED else None,
+            # Stage work is scored (ties included), the rest is not (reviewapp.review.ordering).
+            informativeness=rng.choice([0.25, 0.8, 0.8, 1.6])
+            if ordering.is_ordered(reason)
+            else None,
         )
         task.created_at = now - timedelta(seconds=rng.randrange(10_000) + n)
         task.save(update_fields=["created_at"])
@@ -81,9 +87,10 @@ def _random_queue(rng: random.Random, project, reviewers) -> list:
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL twin runs on PostgreSQL")
 @pytest.mark.parametrize("seed", range(6))
-def test_the_sql_claim_and_its_orm_twin_pick_the_same_task(seed):
+@pytest.mark.parametrize("order", [ReviewOrder.INFORMATIVE, ReviewOrder.FIFO])
+def test_the_sql_claim_and_its_orm_twin_pick_the_same_task(seed, order):
     rng = random.Random(seed)
-    project = ProjectFactory()
+    project = ProjectFactory(review_order=order)
     ProjectFactory()  # another project's queue must never leak in
     reviewers = [ReviewerFactory(), ReviewerFactory(), RolloutAdminFactory()]
     tasks = _random_queue(rng, project, reviewers)

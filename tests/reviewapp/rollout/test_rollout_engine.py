@@ -360,6 +360,7 @@ def test_admin_pages_show_gate_numbers_and_controls_work(setup):
             "alert_top_k": "0",
             "alert_min_probability": "0.5",
             "alert_deadline_minutes": "10",
+            "review_order": "informative",
             "reason": "tighter",
         },
     )
