@@ -373,7 +373,10 @@ HANDOFF_PREDICTION_REQUEUE_SECONDS = int(
 # decodes them on DECODE_THREADS threads and runs one forward per model version; its lease on
 # the claimed items lasts LEASE_SECONDS. The web process's `wait` batcher gathers requests for
 # at most API_BATCH_WAIT_MS or API_BATCH items before one forward.
-HANDOFF_PREDICT_BATCH = int(os.environ.get("HANDOFF_PREDICT_BATCH", "64"))
+# Claimed and written per transaction; the forward runs in chunks of mlcore.precision's batch size.
+# 256 rather than 64: the per-batch statements then cost a quarter as much per item
+# (bench.predict_pipeline, docs/benchmarks.md).
+HANDOFF_PREDICT_BATCH = int(os.environ.get("HANDOFF_PREDICT_BATCH", "256"))
 HANDOFF_PREDICT_BATCH_WAIT_MS = float(os.environ.get("HANDOFF_PREDICT_BATCH_WAIT_MS", "20"))
 HANDOFF_PREDICT_DECODE_THREADS = int(os.environ.get("HANDOFF_PREDICT_DECODE_THREADS", "4"))
 HANDOFF_PREDICTION_LEASE_SECONDS = float(os.environ.get("HANDOFF_PREDICTION_LEASE_SECONDS", "30"))
