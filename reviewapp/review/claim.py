@@ -2,8 +2,9 @@
 
 Both paths hold the same rule, side by side in this module: the reviewer's own live claim that
 the desk does not show yet comes first, else the highest-priority, oldest open task (or one
-whose lease ran out) that the reviewer did not skip, not a second review of an item they decided,
-and no adjudication unless they may adjudicate. Within a priority the project's ``review_order``
+whose lease ran out) that the reviewer did not skip, not a second review of an item they decided
+nor a gold item they answered before (they would remember its label), and no adjudication unless
+they may adjudicate. Within a priority the project's ``review_order``
 decides: "informative" serves unscored tasks (random samples, alerts) oldest first, then stage
 work most informative first (reviewapp.review.ordering); "fifo" serves oldest first.
 PostgreSQL runs ``CLAIM`` or ``CLAIM_INFORMATIVE`` (row locks, SKIP LOCKED, the payload in the
@@ -86,7 +87,7 @@ WITH mine AS (
               WHERE d.task_id = t.id AND d.reviewer_id = %(reviewer)s
                 AND d.undone_at IS NULL AND d.verdict = {skip}
               OFFSET 0)
-          AND NOT (t.reason = {double_review} AND EXISTS (
+          AND NOT ((t.reason = {double_review} OR t.gold_check) AND EXISTS (
               SELECT 1 FROM reviewapp_decision d
               WHERE d.item_id = t.item_id AND d.reviewer_id = %(reviewer)s
                 AND d.undone_at IS NULL
@@ -159,8 +160,8 @@ def claimable(*, project: Project, reviewer) -> QuerySet[ReviewTask]:
         ReviewTask.objects.filter(project=project, status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED])
         .filter(Q(status=TaskStatus.OPEN) | Q(status=TaskStatus.CLAIMED, lease_expires_at__lt=now))
         .exclude(skipped)
-        # A second review must come from somebody else than the first.
-        .exclude(Q(reason=ReviewReason.DOUBLE_REVIEW) & decided_item)
+        # A second review must come from somebody else than the first; a gold item too.
+        .exclude((Q(reason=ReviewReason.DOUBLE_REVIEW) | Q(gold_check=True)) & decided_item)
     )
     if not review_quality.may_adjudicate(reviewer):
         tasks = tasks.exclude(reason=ReviewReason.ADJUDICATION)

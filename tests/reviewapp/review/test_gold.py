@@ -287,3 +287,18 @@ def test_the_bar_waits_for_enough_gold_answers():
     _decide(task, reviewer, "1")
     assert not ReviewTask.objects.filter(reason=ReviewReason.DOUBLE_REVIEW).exists()
     assert Decision.objects.filter(reviewer=reviewer).count() == 3
+
+
+def test_a_reviewer_never_gets_a_gold_item_they_have_answered_again():
+    """They would remember its label: a gold task for an item they decided goes to somebody
+    else (the SQL claim on PostgreSQL, its ORM twin elsewhere)."""
+    project = ProjectFactory(labels=["3", "5"])
+    first, second = ReviewerFactory(), ReviewerFactory()
+    project.reviewers.add(first, second)
+    item = _gold_item(project)
+    answered = claim.task_claim_next(project=project, reviewer=first)
+    assert answered is None  # nothing open yet
+    _decide(_gold_task(project, item), first, "5")
+    again = _gold_task(project, item)
+    assert claim.task_claim_next(project=project, reviewer=first) is None
+    assert claim.task_claim_next(project=project, reviewer=second).pk == again.pk
