@@ -8,7 +8,7 @@ import pytest
 from reviewapp import tasks
 from reviewapp.demo import seed as demo
 from reviewapp.intake import services
-from reviewapp.models import Outcome, Stage
+from reviewapp.models import Outcome, ReviewOrder, Stage
 from reviewapp.rollout import versions
 from tests.conftest import wait_for
 from tests.video_support import digit_clip
@@ -26,6 +26,7 @@ def clip_desk(live_server, settings, tiny_artifact):
     _, reviewer = demo.demo_users(lambda line: None)
     project = demo.demo_project(reviewer)
     project.stage = Stage.SUPERVISED
+    project.review_order = ReviewOrder.FIFO  # the test walks the clips in arrival order
     project.save()
     versions.champion_register(project=project, artifact=tiny_artifact, reason="e2e")
     items = []
