@@ -103,16 +103,20 @@ def outcomes_finalised_on_commit(outcome_ids: list[int]) -> None:
 
 
 def outcomes_finalised(*, outcome_ids: list[int]) -> list[int]:
-    """``outcome_finalised`` for many outcomes: one look for an active webhook, not one each."""
+    """Create one delivery per active webhook that may see each outcome, and enqueue them.
+
+    One look for an active webhook for the whole batch: none is the common case."""
     if not Webhook.objects.filter(is_active=True).exists():
         return []
-    return [pk for outcome_id in outcome_ids for pk in outcome_finalised(outcome_id=outcome_id)]
+    return [pk for outcome_id in outcome_ids for pk in _deliveries_create(outcome_id)]
 
 
 def outcome_finalised(*, outcome_id: int) -> list[int]:
-    """Create one delivery per active webhook that may see the outcome, and enqueue them."""
-    if not Webhook.objects.filter(is_active=True).exists():
-        return []  # the common case, on every reviewer decision
+    """``outcomes_finalised`` for one outcome (every reviewer decision)."""
+    return outcomes_finalised(outcome_ids=[outcome_id])
+
+
+def _deliveries_create(outcome_id: int) -> list[int]:
     outcome = Outcome.objects.select_related("item__project").filter(pk=outcome_id).first()
     if outcome is None:
         return []
