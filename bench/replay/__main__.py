@@ -76,14 +76,18 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--epsilon", type=float, default=0.01, help="fashion: error budget")
     parser.add_argument("--delta", type=float, default=0.05, help="fashion: 1 - confidence")
     parser.add_argument("--window", type=int, default=500, help="automatic decisions a window")
-    parser.add_argument("--rate", type=float, default=3.0, help="items submitted per second")
-    parser.add_argument("--reviewers", type=int, default=2)
+    parser.add_argument(
+        "--rate", type=float, help="items submitted per second (default 3; fashion 6.5)"
+    )
+    parser.add_argument("--reviewers", type=int, help="default 2 (fashion 3)")
     parser.add_argument("--reviewer-accuracy", type=float, help="default 0.98 (fashion 0.97)")
     parser.add_argument("--think-ms", type=int, default=300, help="reviewer time per item")
     parser.add_argument("--gate-min-reviews", type=int, default=30)
     parser.add_argument("--gate-target", type=float, default=0.85)
     parser.add_argument("--gate-confidence", type=float, default=0.8)
-    parser.add_argument("--retrain-every", type=int, default=40, help="corrections per run")
+    parser.add_argument(
+        "--retrain-every", type=int, help="corrections per run (default 40; fashion 600)"
+    )
     parser.add_argument("--champion-artifact", type=Path, help="skip training the champion")
     database_arguments(parser, name="handoff_bench_replay")
     parser.add_argument(
@@ -111,6 +115,15 @@ def _args() -> argparse.Namespace:
     fashion = args.world == "fashion"
     if args.reviewer_accuracy is None:
         args.reviewer_accuracy = 0.97 if fashion else 0.98
+    # Fashion: 10,000 items in under 30 minutes, a retrain every few thousand items (each one
+    # is minutes of CPU, and a new champion earns its thresholds afresh).
+    for name, digits, fashion_default in (
+        ("rate", 3.0, 6.5),
+        ("reviewers", 2, 3),
+        ("retrain_every", 40, 600),
+    ):
+        if getattr(args, name) is None:
+            setattr(args, name, fashion_default if fashion else digits)
     if args.shift is None:
         args.shift = "bench.replay.fashion_world:camera_change" if fashion else "night"
     if not fashion and args.shift not in ("night", "grayscale", "lowres", "rotate"):

@@ -19,6 +19,8 @@ TITLES = {
     "threshold": "(b) fixed 0.9 threshold (offline)",
     "handoff": "(c) Handoff from shadow (running system)",
     "oracle": "(d) oracle, per-class hindsight thresholds (offline)",
+    "paid": "(d′) oracle that pays for its evidence, per class (offline)",
+    "paid_pooled": "(d″) oracle that pays for its evidence, pooled (offline)",
 }
 
 
@@ -47,9 +49,14 @@ def table(result: dict, epsilon: float) -> str:
             f"| {a['ood_auto']}/{a['ood_items']} ({_pct(a['ood_auto'] / a['ood_items'])}) |\n"
         )
     oracle = result["arms"]["oracle"]["automation_rate"] or 0
-    handoff = result["arms"]["handoff"]["automation_rate"] or 0
-    ratio = f"{handoff / oracle:.2f}×" if oracle else "–"
-    return head + "".join(lines) + f"\nHandoff's coverage / the oracle's at ε={epsilon}: {ratio}\n"
+    ratios = []
+    for key, name in (("handoff", "Handoff's"), ("paid", "(d′)'s"), ("paid_pooled", "(d″)'s")):
+        rate = result["arms"][key]["automation_rate"] or 0
+        ratios.append(
+            f"{name} coverage / the oracle's at ε={epsilon}: "
+            + (f"{rate / oracle:.2f}×" if oracle else "–")
+        )
+    return head + "".join(lines) + "\n" + "; ".join(ratios) + ".\n"
 
 
 def phase_table(result: dict) -> str:

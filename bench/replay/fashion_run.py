@@ -27,7 +27,7 @@ from reviewapp import beat, ml
 from reviewapp.accounts.services import groups_ensure
 from reviewapp.api.auth import api_client_create
 from reviewapp.models import Alias, AliasAssignment, Decision, Prediction, Project, TrainingRun
-from reviewapp.rollout import versions
+from reviewapp.rollout import ltt, versions
 
 sys.path.insert(0, str(ROOT / "clients" / "python"))  # the client runs from the source tree
 from handoff_client import Client  # noqa: E402
@@ -153,11 +153,13 @@ def arms_account(*, args, w, plan: list, item_ids: list[int]) -> dict[str, dict]
         if i in scores
     ]
     oracle = offline.oracle_thresholds(scored, args.epsilon)
-    flags = {
-        "manual": [False] * len(plan),
-        "threshold": [False] * len(plan),
-        "oracle": [False] * len(plan),
+    per_class = ltt.min_labels(epsilon=args.epsilon, level=args.delta / len(LABELS))
+    pooled = ltt.min_labels(epsilon=args.epsilon, level=args.delta)
+    paid = {
+        "paid": offline.paid_for(scored, oracle, per_class),
+        "paid_pooled": offline.paid_for(scored, oracle, pooled, pooled=True),
     }
+    flags = {key: [False] * len(plan) for key in ("manual", "threshold", "oracle", *paid)}
     right = [r.label == r.truth for r in rows]  # (c)'s outcome labels
     offline_right = [False] * len(plan)
     for s, auto_b, auto_d in zip(
@@ -168,6 +170,9 @@ def arms_account(*, args, w, plan: list, item_ids: list[int]) -> dict[str, dict]
     ):
         flags["threshold"][s.index], flags["oracle"][s.index] = auto_b, auto_d
         offline_right[s.index] = s.right
+    for key, automated in paid.items():
+        for s, auto in zip(scored, automated, strict=True):
+            flags[key][s.index] = auto
     handoff = [r.status == "auto" for r in rows]
     human = Decision.objects.filter(item_id__in=item_ids, undone_at__isnull=True)
     arms = {
@@ -175,6 +180,8 @@ def arms_account(*, args, w, plan: list, item_ids: list[int]) -> dict[str, dict]
         "threshold": (flags["threshold"], offline_right, None),
         "handoff": (handoff, right, human.exclude(verdict="skip").count()),
         "oracle": (flags["oracle"], offline_right, None),
+        "paid": (flags["paid"], offline_right, None),
+        "paid_pooled": (flags["paid_pooled"], offline_right, None),
     }
     bounds = fashion_world.phase_bounds(len(plan))
     out = {}
@@ -196,6 +203,7 @@ def arms_account(*, args, w, plan: list, item_ids: list[int]) -> dict[str, dict]
             "series": offline.series(auto, ok, max(10, len(plan) // 30)),
         }
     out["oracle"]["thresholds"] = oracle
+    out["paid"]["needed"], out["paid_pooled"]["needed"] = per_class, pooled
     out["handoff"]["queued"] = sum(r.status == "queued" for r in rows)
     out["handoff"]["pending"] = sum(r.status == "pending" for r in rows)
     out["handoff"]["predicted"] = len(scored)

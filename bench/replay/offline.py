@@ -54,6 +54,24 @@ def oracle_thresholds(items: Sequence[Scored], epsilon: float) -> dict[str, floa
     return {label: t for label, t in found.items() if t is not None}
 
 
+def paid_for(
+    items: Sequence[Scored], thresholds: dict[str, float], needed: int, *, pooled: bool = False
+) -> list[bool]:
+    """The oracle's thresholds, but a class is automated only once `needed` items the rule
+    would automate have gone by (labelled by people, none of them wrong); with `pooled`, once
+    `needed` such items of any class have. A bound on what any procedure that certifies its
+    thresholds on error-free labels (Learn then Test: ``ltt.min_labels``) could automate: it
+    knows the best thresholds and never draws an error, and still has to see the labels."""
+    seen: dict[str, int] = defaultdict(int)
+    flags = []
+    for s in items:
+        eligible = s.confidence >= thresholds.get(s.predicted, float("inf"))
+        key = "" if pooled else s.predicted
+        flags.append(eligible and seen[key] >= needed)
+        seen[key] += eligible
+    return flags
+
+
 def automated_by_thresholds(items: Sequence[Scored], thresholds: dict[str, float]) -> list[bool]:
     """Which items a per-class threshold rule automates."""
     return [s.confidence >= thresholds.get(s.predicted, float("inf")) for s in items]

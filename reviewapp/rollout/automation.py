@@ -172,7 +172,20 @@ def classes_recompute(*, project: Project) -> Recomputed:
         Project.objects.filter(pk=project.pk).update(
             class_thresholds=thresholds, class_audit_rates=rates
         )
-    automated_audits = [x for label, xs in watched.items() for x in xs if label in rates]
+    # Over the audits of this stage only: a breach that already stepped the stage back is not
+    # counted again in the next one.
+    in_stage = evidence.audit_outcomes(
+        project=project, model_version=champion, since=project.stage_entered_at
+    )
+    automated_audits = [
+        x
+        for label in rates
+        for x in (
+            watched.get(label, [])
+            if rows[label].since and rows[label].since > project.stage_entered_at
+            else in_stage.get(label, [])
+        )
+    ]
     done.overall = monitor.evaluate(
         scope="overall",
         outcomes=automated_audits,

@@ -100,6 +100,10 @@ def route(
     if policy.kill_switch or policy.stage == Stage.SHADOW:
         return _review(ReviewReason.SHADOW)
     if policy.stage == Stage.SUPERVISED:
+        if policy.threshold_for(prediction.label) > 1:
+            # Stages are reached per class: one that has not earned a threshold is still in
+            # shadow, reviewed blind, so its labels can certify it (issue 18).
+            return _review(ReviewReason.SHADOW)
         return _review(ReviewReason.SUPERVISED)
     acting, scored = CHAMPION, prediction
     if challenger is not None and buckets.ab < policy.ab_share:
@@ -126,15 +130,16 @@ def route(
 
 
 # Tasks decided blind in every stage: random audits estimate the accuracy of the model's solo
-# decisions, and a reviewer who sees the guess is anchored to it (issue 18).
-BLIND_REASONS = frozenset({ReviewReason.AUDIT})
+# decisions, and shadow tasks (classes that have not earned automation, in any stage) are the
+# sample that certifies a class; a reviewer who sees the guess is anchored to it (issue 18).
+BLIND_REASONS = frozenset({ReviewReason.AUDIT, ReviewReason.SHADOW})
 
 
 def suggestion_visible(*, stage: str, kill_switch: bool, reason: str = "") -> bool:
     """Whether the reviewer may see the model's guess on a task: never in the shadow stage (or
     under the kill switch), never on an audit sample in any stage.
 
-    A shadow task still open after a promotion shows the guess like the stage does; its decision
-    then records suggestion_shown and no longer counts as a blind label (rollout.evidence).
+    A shadow task stays blind after a promotion: its class has not earned automation yet, and its
+    label is what may certify it (rollout.evidence counts only decisions made without the guess).
     """
     return not (kill_switch or stage == Stage.SHADOW or reason in BLIND_REASONS)

@@ -78,3 +78,19 @@ def test_the_schedule_covers_the_stream_with_every_phase():
     assert bounds["camera"] == (2500, 4000) and bounds["class-mix"] == (6000, 10_000)
     phases = [fashion_world.phase_at(i, 10_000) for i in range(10_000)]
     assert [phases.count(name) for name in bounds] == [b - a for a, b in bounds.values()]
+
+
+def test_the_oracle_that_pays_for_evidence_waits_for_enough_labels_per_class_or_pooled():
+    # Class a: 5 items above its threshold, then automation; class b below its threshold never.
+    items = _scored(
+        [("a", 0.99, "a")] * 3 + [("b", 0.99, "b"), ("a", 0.4, "a")] + [("a", 0.99, "a")] * 3
+    )
+    thresholds = {"a": 0.9, "b": 0.95}
+    per_class = offline.paid_for(items, thresholds, 3)
+    assert per_class == [False, False, False, False, False, True, True, True]
+    pooled = offline.paid_for(items, thresholds, 3, pooled=True)
+    assert pooled == [False, False, False, True, False, True, True, True]
+    # Never more than the oracle itself, and the same with nothing to pay.
+    oracle = offline.automated_by_thresholds(items, thresholds)
+    assert all(o or not p for o, p in zip(oracle, per_class, strict=True))
+    assert offline.paid_for(items, thresholds, 0) == oracle

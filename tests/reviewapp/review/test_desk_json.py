@@ -7,7 +7,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from reviewapp.models import Decision, Outcome, ReviewTask, Stage, TaskStatus
+from reviewapp.models import Decision, Outcome, ReviewReason, ReviewTask, Stage, TaskStatus
 from reviewapp.review import selectors
 from tests.factories import (
     ItemFactory,
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 DECIDE_MAX_QUERIES = {"postgresql": 8, "sqlite": 14}
 
 
-def _tasks(project, n, *, label="2"):
+def _tasks(project, n, *, label="2", reason=ReviewReason.SHADOW):
     return [
         ReviewTaskFactory(
             prediction=PredictionFactory(
@@ -37,7 +37,8 @@ def _tasks(project, n, *, label="2"):
                 label=label,
                 confidence=0.7,
                 probabilities={label: 0.7, "5": 0.2, "7": 0.06, "1": 0.04},
-            )
+            ),
+            reason=reason,
         )
         for _ in range(n)
     ]
@@ -59,7 +60,7 @@ def _decide(client, url, task_id, label="2", held=None):
 
 def test_decide_records_the_decision_and_returns_a_new_task_with_the_suggestion(client):
     project = ProjectFactory(stage=Stage.SUPERVISED)
-    _tasks(project, 3)
+    _tasks(project, 3, reason=ReviewReason.SUPERVISED)  # a class that earned its threshold
     next_url, decide_url = _desk(client, project, ReviewerFactory())
     first = client.get(next_url).json()["task"]
     response = _decide(client, decide_url, first["id"], label="5")

@@ -114,7 +114,7 @@ def test_shadow_stage_is_blind_confirm_is_refused_and_agreement_is_recorded():
 
 def test_supervised_confirm_takes_the_suggestion():
     project = ProjectFactory(stage=Stage.SUPERVISED)
-    task = _task(project, label="4")
+    task = _task(project, label="4", reason=ReviewReason.SUPERVISED)
     reviewer = ReviewerFactory()
     decision = queues.decision_submit(task=task, reviewer=reviewer, verdict=Verdict.CONFIRM)
     assert decision.suggestion_shown

@@ -46,16 +46,18 @@ def test_selected_samples_and_seen_suggestions_are_left_out_and_weights_are_kept
         ReviewReason.PRIORITY,
         ReviewReason.SUPERVISED,  # the reviewer saw the suggestion
         ReviewReason.DISAGREEMENT,
-        ReviewReason.SHADOW,  # left over from the shadow stage, decided with the guess shown
     ):
         _decided(project, v1, reason, said="3", human="3")
+    # A class without a threshold stays in shadow in every stage, and its reviews stay blind.
+    late = _decided(project, v1, ReviewReason.SHADOW, said="3", human="3")
     rows = blind_labels(project=project)
     assert [(r.item_id, r.reason) for r in rows] == [
         (shadow.item_id, ReviewReason.SHADOW),
         (audit.item_id, ReviewReason.AUDIT),
         (ood.item_id, ReviewReason.AUDIT),
+        (late.item_id, ReviewReason.SHADOW),
     ]
-    first, second, third = rows
+    first, second, third, _ = rows
     assert (first.predicted, first.human, first.correct, first.inclusion_probability) == (
         "3",
         "3",

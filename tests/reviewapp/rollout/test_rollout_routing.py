@@ -203,3 +203,20 @@ def test_one_class_is_automated_while_another_stays_with_people_blind():
         buckets=routing.Buckets(traffic=0.1, audit=0.9, ab=0.9),
     )
     assert below.reason == ReviewReason.LOW_CONFIDENCE
+
+
+def test_stages_are_reached_per_class_and_uncertified_classes_stay_blind():
+    # In the supervised stage the certified class is reviewed with the suggestion shown; a class
+    # with no threshold stays in shadow, and shadow reviews hide the guess in every stage.
+    policy = _policy(stage=Stage.SUPERVISED, class_thresholds={"3": 0.97, "5": 2.0})
+    buckets = routing.Buckets(traffic=0.1, audit=0.9, ab=0.9)
+    three = routing.route(
+        prediction=Scored(label="3", confidence=0.99), policy=policy, buckets=buckets
+    )
+    five = routing.route(
+        prediction=Scored(label="5", confidence=0.99), policy=policy, buckets=buckets
+    )
+    assert (three.reason, five.reason) == (ReviewReason.SUPERVISED, ReviewReason.SHADOW)
+    for stage in (Stage.SUPERVISED, Stage.PARTIAL, Stage.AUTOMATED):
+        assert not routing.suggestion_visible(stage=stage, kill_switch=False, reason="shadow")
+        assert routing.suggestion_visible(stage=stage, kill_switch=False, reason="supervised")

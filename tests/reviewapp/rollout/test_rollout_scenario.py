@@ -200,11 +200,21 @@ def test_classes_earn_automation_then_are_demoted_when_the_world_changes(
     }
     replay.shift = 1
     fed_before = replay.fed
-    while ClassAutomation.objects.filter(model_version=champion, state="automated").exists():
-        assert replay.fed - fed_before < 300, "not every class demoted within 300 items"
+    automating = (Stage.PARTIAL, Stage.AUTOMATED)
+    while (
+        ClassAutomation.objects.filter(model_version=champion, state="automated").exists()
+        and project.stage in automating
+    ):
+        assert replay.fed - fed_before < 300, "automation did not stop within 300 items"
         replay.step()
     rows = ClassAutomation.objects.filter(model_version=champion, state="demoted")
-    assert rows.filter(label__in=list(prior)).count() == len(prior) > 0
+    # Automation stopped: every class demoted by its own bound, or (classes that graduated
+    # late have few audits of their own, the pooled bound is faster) the overall bound stepped
+    # the stage back to supervised, where people decide everything.
+    assert len(prior) > 0
+    assert rows.filter(label__in=list(prior)).count() == len(prior) or (
+        project.stage == Stage.SUPERVISED
+    )
     for row in rows.filter(label__in=list(prior)):
         seen = prior[row.label]
         after, errors_after = row.audits - len(seen), row.audit_errors - sum(seen)
@@ -218,10 +228,12 @@ def test_classes_earn_automation_then_are_demoted_when_the_world_changes(
         ("supervised", "partial", admin.username),
         ("partial", "automated", admin.username),
     ]
-    # Every automated class demoted: from here the model decides nothing alone (the overall
-    # bound, slower because it pools the classes' earlier clean audits, may or may not have
-    # stepped the stage back by now).
-    assert set(stages[3:]) <= {("automated", "partial", "system")}
+    # From here the model decides nothing alone. The overall bound counts the audits of the
+    # stage it is in: each step back is on fresh audits, never the same ones twice.
+    assert set(stages[3:]) <= {
+        ("automated", "partial", "system"),
+        ("partial", "supervised", "system"),
+    }
     decided_alone = auto.count()
     for _ in range(20):
         replay.step()
