@@ -154,6 +154,9 @@ class ItemStatusSerializer(serializers.ModelSerializer):
     def get_status(self, item: Item) -> str:
         if item.pk in self.context.get("just_created", ()):  # no queries: nothing happened yet
             return ItemStatus.RECEIVED
+        routed = self.context.get("routed", {})  # item -> the outcome its route just wrote
+        if item.pk in routed:  # no queries: decided by the model, or a review task opened
+            return ItemStatus.DECIDED if routed[item.pk] else ItemStatus.WAITING_FOR_REVIEW
         return item_status(item)
 
     def get_status_url(self, item: Item) -> str:
@@ -165,7 +168,8 @@ class ItemStatusSerializer(serializers.ModelSerializer):
     def get_outcome(self, item: Item) -> dict | None:
         if item.pk in self.context.get("just_created", ()):
             return None
-        outcome = getattr(item, "outcome", None)
+        routed = self.context.get("routed", {})
+        outcome = routed[item.pk] if item.pk in routed else getattr(item, "outcome", None)
         return OutcomeSerializer(outcome).data if outcome is not None else None
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from reviewapp.api.uploads import polyglot_reason
-from reviewapp.intake import batcher, bulk, outbox, services
+from reviewapp.intake import batcher, bulk, claims, outbox, services
 from reviewapp.models import ApiClient, Item, ItemOrigin, Project
 
 logger = logging.getLogger(__name__)
@@ -69,9 +71,17 @@ def item_submit(
     project: Project,
     submission: Submission,
     checked: services.CheckedImage,
-    enqueue: bool = True,
+    wait: float = 0.0,
 ) -> tuple[Item, bool]:
-    """Store a checked submission (once per content or key); returns (item, created)."""
+    """Store a checked submission (once per content or key); returns (item, created).
+
+    With a ``wait`` the new item is stored claimed by this request (its lease in the INSERT,
+    lasting the wait and a worker's lease): ``item_predict_within`` predicts it, no worker does.
+    Otherwise its prediction is enqueued after commit.
+    """
+    held_until = None
+    if wait:
+        held_until = timezone.now() + timedelta(seconds=wait + claims.lease_seconds())
     return services.item_ingest(
         project=project,
         checked=checked,
@@ -80,7 +90,8 @@ def item_submit(
         original_filename=submission.filename,
         source={**submission.source, "api_client": client.pk},
         base_label=submission.label,
-        enqueue_prediction=enqueue,
+        enqueue_prediction=not wait,
+        held_until=held_until,
     )
 
 
@@ -96,28 +107,34 @@ def wait_batcher() -> batcher.Batcher:
     return _BATCHER
 
 
-def item_predict_within(*, item: Item, seconds: float) -> bool:
+def item_predict_within(*, item: Item, seconds: float) -> batcher.Answer | None:
     """Predict and route the item through this process's batcher, waiting at most `seconds`.
 
-    When the budget runs out (or the prediction fails) the Celery task takes over; prediction
-    is idempotent, so a late finish of the synchronous attempt does no harm. Returns True when
-    the synchronous prediction finished in time.
+    Precondition: ``item_submit`` stored the item with a ``wait`` (this request holds it).
+    Returns the batch's answer when the item was predicted and routed in time, else None: the
+    Celery task takes over. The lease is given up when the batcher will not predict the item
+    (it failed, found no champion, or never started on it), so a worker may claim it at once;
+    a batch still running past the budget keeps it and settles the item itself.
     """
-    future = wait_batcher().submit(item.pk)
+    future = wait_batcher().submit(item)
     try:
-        result = future.result(timeout=seconds)
+        answer = future.result(timeout=seconds)
     except FutureTimeout:
         logger.info("api.sync_predict.timeout item=%s budget=%.1fs", item.pk, seconds)
+        if future.cancel():  # still queued: the batcher will not take it now
+            claims.item_release(item_id=item.pk)
     except Exception:
         logger.exception("api.sync_predict.failed item=%s", item.pk)
+        claims.item_release(item_id=item.pk)
     else:
-        logger.info("api.sync_predict.done item=%s result=%s", item.pk, result)
-        if result in ("predicted", "already-predicted"):
-            return True  # routed: decided by the model or waiting in a queue
+        logger.info("api.sync_predict.done item=%s result=%s", item.pk, answer.status)
+        if answer.status in ("predicted", "already-predicted"):
+            return answer  # routed: decided by the model or waiting in a queue
+        claims.item_release(item_id=item.pk)
     # Not finished (no champion yet, a timeout or a failure): the outbox takes the item over.
     item_id = item.pk
     transaction.on_commit(lambda: outbox.prediction_enqueue(item_id=item_id))
-    return False
+    return None
 
 
 @dataclass(frozen=True)

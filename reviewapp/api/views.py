@@ -116,16 +116,19 @@ class ItemSubmitView(ApiView):
                 project=project,
                 submission=entry,
                 checked=checked,
-                enqueue=not wait,
+                wait=wait,
             )
 
         item, created = _submission_errors(store)
-        code = status.HTTP_200_OK
+        code, context = status.HTTP_200_OK, {"request": request}
         if created:
-            finished = wait and submission.item_predict_within(item=item, seconds=wait)
-            code = status.HTTP_201_CREATED if finished else status.HTTP_202_ACCEPTED
-            item.refresh_from_db()
-        body = serializers.ItemStatusSerializer(item, context={"request": request}).data
+            answer = submission.item_predict_within(item=item, seconds=wait) if wait else None
+            code = status.HTTP_201_CREATED if answer else status.HTTP_202_ACCEPTED
+            if answer and (answer.outcome or answer.task):  # the rows just written answer it
+                context["routed"] = {item.pk: answer.outcome}
+            else:
+                item.refresh_from_db()
+        body = serializers.ItemStatusSerializer(item, context=context).data
         return Response(body, status=code, headers={"Location": body["status_url"]})
 
 

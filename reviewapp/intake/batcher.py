@@ -1,12 +1,14 @@
 """A dynamic batcher for requests that wait for their prediction (issue 17).
 
-Requests in one process hand their item ids to one batcher thread, which predicts them in
-batches of at most ``max_batch`` with one forward each (reviewapp/intake/batching.py) and hands
-each request its own answer. An idle batcher starts on a lone request at once (no added wait);
-when requests came together in the last batch, it waits at most ``max_wait`` for more, so a
-flood is served with the throughput of large batches while one user waits for one forward only
-(the "dynamic batching" of serving systems, e.g. Triton's max_queue_delay). The requests never
-go through the Celery queue, so a backlog there does not delay them.
+Requests in one process hand the items they just stored, claimed in the same INSERT, to one
+batcher thread, which predicts them in batches of at most ``max_batch`` with one forward each
+(``batching.items_predict_held``: no claim, nothing read back) and hands each request its own
+answer: the item's status and the outcome or review task the batch wrote for it. An idle
+batcher starts on a lone request at once (no added wait); when requests came together in the
+last batch, it waits at most ``max_wait`` for more, so a flood is served with the throughput of
+large batches while one user waits for one forward only (the "dynamic batching" of serving
+systems, e.g. Triton's max_queue_delay). The requests never go through the Celery queue, so a
+backlog there does not delay them.
 
 The batcher thread runs its forwards on ``threads`` torch threads (HANDOFF_API_PREDICT_THREADS,
 1 by default): the web process shares the cores with prediction workers, and a forward split
@@ -29,20 +31,31 @@ from dataclasses import dataclass, field
 from django.db import close_old_connections, connection
 
 from reviewapp import ml
-from reviewapp.intake import batching, claims
+from reviewapp.intake import batching
+from reviewapp.models import Item, Outcome, ReviewTask
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What a batch did for one request's item: its status (as ``BatchReport.status_of``) and
+    the model's decision or the review task it wrote (None when it wrote neither in bulk)."""
+
+    status: str
+    outcome: Outcome | None = None
+    task: ReviewTask | None = None
+
+
 @dataclass
 class _Request:
-    item_id: int
+    item: Item
     future: Future = field(default_factory=Future)
 
 
-def claimed_items_predict(item_ids: list[int]) -> batching.BatchReport:
-    """Claim the items no worker holds and predict them in one batch."""
-    return batching.items_predict(item_ids=claims.items_claim_named(item_ids=item_ids))
+def held_items_predict(items: list[Item]) -> batching.BatchReport:
+    """Predict items their requests stored claimed (``batching.items_predict_held``)."""
+    return batching.items_predict_held(items=items)
 
 
 class Batcher:
@@ -53,7 +66,7 @@ class Batcher:
         *,
         max_batch: int,
         max_wait: float,
-        predict: Callable[[list[int]], batching.BatchReport] = claimed_items_predict,
+        predict: Callable[[list[Item]], batching.BatchReport] = held_items_predict,
         threads: int = 0,
     ) -> None:
         self.max_batch, self.max_wait, self._predict = max(1, max_batch), max_wait, predict
@@ -66,10 +79,13 @@ class Batcher:
         self.items = 0
         self._last_size = 0
 
-    def submit(self, item_id: int) -> Future:
-        """Queue an item; the future's result is its status (as ``BatchReport.status_of``)."""
+    def submit(self, item: Item) -> Future:
+        """Queue an item the caller holds; the future's result is its ``Answer``.
+
+        A future cancelled before its batch starts takes its item out of the batch.
+        """
         self._ensure_thread()
-        request = _Request(item_id=item_id)
+        request = _Request(item=item)
         self._queue.put(request)
         return request.future
 
@@ -108,18 +124,28 @@ class Batcher:
             self._run(batch)
 
     def _run(self, batch: list[_Request]) -> None:
-        ids = list(dict.fromkeys(request.item_id for request in batch))
+        batch = [request for request in batch if request.future.set_running_or_notify_cancel()]
+        if not batch:
+            return
+        items = list({request.item.pk: request.item for request in batch}.values())
         close_old_connections()
         try:
-            report = self._predict(ids)
+            report = self._predict(items)
         except Exception as exc:
-            logger.exception("api.batcher.failed size=%s", len(ids))
+            logger.exception("api.batcher.failed size=%s", len(items))
             connection.close()  # never reuse a connection left in an unknown state
             for request in batch:
                 request.future.set_exception(exc)
             return
         self.batches += 1
-        self.items += len(ids)
-        logger.info("api.batcher.batch size=%s predicted=%s", len(ids), len(report.predicted))
+        self.items += len(items)
+        logger.info("api.batcher.batch size=%s predicted=%s", len(items), len(report.predicted))
         for request in batch:
-            request.future.set_result(report.status_of(request.item_id))
+            item_id = request.item.pk
+            request.future.set_result(
+                Answer(
+                    status=report.status_of(item_id),
+                    outcome=report.outcomes.get(item_id),
+                    task=report.tasks.get(item_id),
+                )
+            )

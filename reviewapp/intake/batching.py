@@ -56,6 +56,10 @@ class BatchReport:
     already: list[int] = field(default_factory=list)
     waiting: list[int] = field(default_factory=list)  # no champion, or unreadable: still due
     missing: list[int] = field(default_factory=list)
+    # The routes this batch wrote in its bulk inserts, by item: the model's decisions and the
+    # review tasks opened (a `wait` request answers from them without reading them back).
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    tasks: dict[int, ReviewTask] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -94,16 +98,23 @@ def _images_load(item: Item) -> list:
     return images
 
 
+def _images_load_logged(item: Item) -> list | None:
+    try:
+        return _images_load(item)
+    except (OSError, ml.ImageLoadError) as exc:
+        logger.warning("predict_batch.unreadable item=%s error=%s", item.pk, exc)
+        return None
+
+
 def _images_load_all(items: list[Item]) -> dict[int, list]:
-    """Decode every item's images on the thread pool; an unreadable item is left out (logged)."""
-    futures = {item.pk: _decoder().submit(_images_load, item) for item in items}
-    loaded = {}
-    for item_id, future in futures.items():
-        try:
-            loaded[item_id] = future.result()
-        except (OSError, ml.ImageLoadError) as exc:
-            logger.warning("predict_batch.unreadable item=%s error=%s", item_id, exc)
-    return loaded
+    """Decode every item's images; an unreadable item is left out (logged).
+
+    Several items are decoded on the thread pool; a lone one (a `wait` request's) on this thread,
+    where a hop to the pool would only add a wait.
+    """
+    pool = map if len(items) == 1 else _decoder().map
+    loaded = dict(zip([item.pk for item in items], pool(_images_load_logged, items), strict=True))
+    return {item_id: images for item_id, images in loaded.items() if images is not None}
 
 
 def _forward(
@@ -137,21 +148,26 @@ def _forward(
     return rows
 
 
-def _predictions_store(rows: list[Prediction]) -> tuple[list[Prediction], list[Prediction]]:
+def _predictions_store(
+    rows: list[Prediction], *, savepoint: bool = True
+) -> tuple[list[Prediction], list[Prediction]]:
     """Insert new predictions and their drift samples in bulk; returns (stored, inserted here).
 
     A row a concurrent worker stored first breaks the bulk insert: that batch is stored one row
-    at a time instead, each keeping the first stored prediction of its (item, version).
+    at a time instead, each keeping the first stored prediction of its (item, version). Without
+    a ``savepoint`` there is nothing to fall back to: the error fails the whole batch.
     """
     if not rows:
         return [], []
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             bulk_copy.copy_insert(rows)
             samples = [s for s in map(prediction_service.drift_sample_build, rows) if s is not None]
             bulk_copy.copy_insert(samples)
         return rows, rows
     except IntegrityError:
+        if not savepoint:
+            raise
         logger.info("predict_batch.concurrent_insert rows=%s", len(rows))
     stored, inserted = [], []
     for row in rows:
@@ -169,32 +185,40 @@ def _predictions_store(rows: list[Prediction]) -> tuple[list[Prediction], list[P
 
 
 def _predict_version(
-    *, version: ModelVersion, items: list[Item], images: dict[int, list]
+    *, version: ModelVersion, items: list[Item], images: dict[int, list], fresh: bool
 ) -> tuple[dict[int, Prediction], list[Prediction]]:
-    """Each item's prediction by ``version`` (stored ones reused), and the rows new here."""
-    done = {
-        p.item_id: p
-        for p in Prediction.objects.filter(model_version=version, item__in=items).select_related(
-            "model_version"
-        )
-    }
+    """Each item's prediction by ``version`` (stored ones reused), and the rows new here.
+
+    ``fresh`` items have no stored prediction to look for (see ``items_predict_held``).
+    """
+    done = {}
+    if not fresh:
+        stored = Prediction.objects.filter(model_version=version, item__in=items)
+        done = {p.item_id: p for p in stored.select_related("model_version")}
     todo = [item for item in items if item.pk not in done and item.pk in images]
     rows = _forward(version=version, items=todo, images=images) if todo else []
     return done, rows
 
 
-def _routes_write(pairs: list[tuple[Prediction, Prediction | None]]) -> None:
+def _settled(item_ids: list[int]) -> set[int]:
+    """The items decided already, or waiting for a human (a redelivery routes them no more)."""
+    settled = set(Outcome.objects.filter(item_id__in=item_ids).values_list("item_id", flat=True))
+    open_tasks = ReviewTask.objects.filter(
+        item_id__in=item_ids, status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED]
+    )
+    return settled | set(open_tasks.values_list("item_id", flat=True))
+
+
+def _routes_write(
+    pairs: list[tuple[Prediction, Prediction | None]], report: BatchReport, *, fresh: bool
+) -> None:
     """Route each champion prediction; open review tasks in one bulk insert.
 
-    Items decided already, or waiting for a human, are left as they are (a redelivery).
+    Items decided already, or waiting for a human, are left as they are (a redelivery); ``fresh``
+    items cannot be either (see ``items_predict_held``): their inserts take no savepoint, and a
+    conflict fails the batch. The rows the bulk inserts wrote go into ``report``.
     """
-    item_ids = [prediction.item_id for prediction, _ in pairs]
-    settled = set(Outcome.objects.filter(item_id__in=item_ids).values_list("item_id", flat=True))
-    settled |= set(
-        ReviewTask.objects.filter(
-            item_id__in=item_ids, status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED]
-        ).values_list("item_id", flat=True)
-    )
+    settled = set() if fresh else _settled([prediction.item_id for prediction, _ in pairs])
     policies: dict[int, rollout_policy.Policy] = {}
     tasks, routed, auto = [], [], []
     for prediction, challenger in pairs:
@@ -215,17 +239,23 @@ def _routes_write(pairs: list[tuple[Prediction, Prediction | None]]) -> None:
             prediction_service.review_task_build(item=item, decision=decision, acting=acting)
         )
         routed.append((prediction, challenger))
-    prediction_service.outcomes_auto_accept(auto)
+    decided = prediction_service.outcomes_auto_accept(auto, savepoint=not fresh)
+    report.outcomes.update({outcome.item_id: outcome for outcome in decided})
+    if not tasks:
+        return
     ordering.tasks_score(tasks)  # one comparison per batch (k-center greedy's distance)
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=not fresh):
             bulk_copy.copy_insert(tasks)
     except IntegrityError:  # a concurrent worker opened one first: settle them one by one
+        if fresh:
+            raise
         for prediction, challenger in routed:
             prediction_service.prediction_route(
                 prediction=prediction, challenger_prediction=challenger
             )
         return
+    report.tasks.update({task.item_id: task for task in tasks})
     for task in tasks:
         gold.gold_task_mix_maybe(task=task)  # blind gold items at the project's rate
 
@@ -250,7 +280,7 @@ class _Planned:
     challenger_rows: list[Prediction] = field(default_factory=list)
 
 
-def _project_plan(*, project: Project, items: list[Item]) -> _Planned | None:
+def _project_plan(*, project: Project, items: list[Item], fresh: bool = False) -> _Planned | None:
     """Predict one project's items with its champion (and challenger), outside any transaction.
 
     None when the project has no champion yet.
@@ -260,11 +290,11 @@ def _project_plan(*, project: Project, items: list[Item]) -> _Planned | None:
         logger.warning("predict_batch.no_champion project=%s items=%s", project.slug, len(items))
         return None
     images = _images_load_all(items)
-    planned = _Planned(*_predict_version(version=champion, items=items, images=images))
+    planned = _Planned(*_predict_version(version=champion, items=items, images=images, fresh=fresh))
     if challenger is not None:
         try:
             planned.challenger_done, planned.challenger_rows = _predict_version(
-                version=challenger, items=items, images=images
+                version=challenger, items=items, images=images, fresh=fresh
             )
         except ml.ArtifactError:
             # A broken challenger must never stop the champion from acting.
@@ -272,21 +302,23 @@ def _project_plan(*, project: Project, items: list[Item]) -> _Planned | None:
     return planned
 
 
-def _plans_write(plans: list[_Planned], items: dict[int, Item], report: BatchReport) -> None:
+def _plans_write(
+    plans: list[_Planned], items: dict[int, Item], report: BatchReport, *, fresh: bool = False
+) -> None:
     """Store the batch's predictions, route them and settle the outbox: one transaction."""
     with transaction.atomic():
         pairs: list[tuple[Prediction, Prediction | None]] = []
         for plan in plans:
-            stored, inserted = _predictions_store(plan.rows)
-            challengers = {**plan.challenger_done}
-            challengers.update({p.item_id: p for p in _predictions_store(plan.challenger_rows)[0]})
+            stored, inserted = _predictions_store(plan.rows, savepoint=not fresh)
+            challenger_rows = _predictions_store(plan.challenger_rows, savepoint=not fresh)[0]
+            challengers = {**plan.challenger_done, **{p.item_id: p for p in challenger_rows}}
             _drift_checks_send(inserted)
             report.already += list(plan.done)
             report.predicted += [p.item_id for p in stored]
             for prediction in [*plan.done.values(), *stored]:
                 prediction.item = items[prediction.item_id]
                 pairs.append((prediction, challengers.get(prediction.item_id)))
-        _routes_write(pairs)
+        _routes_write(pairs, report, fresh=fresh)
         claims.items_settle(item_ids=report.predicted + report.already)
 
 
@@ -303,15 +335,34 @@ def items_predict(*, item_ids: list[int]) -> BatchReport:
     for item in items.values():
         item.project = projects[item.project_id]
     report.missing = [pk for pk in item_ids if pk not in items]
+    return _items_run(items=items, report=report, fresh=False)
+
+
+def items_predict_held(*, items: list[Item]) -> BatchReport:
+    """Predict and route items their caller stored just now, claimed (the API's ``wait``).
+
+    Preconditions: each item was created by its request with its prediction lease in the same
+    INSERT (``services.item_ingest(held_until=…)``), and carries its project. No worker claims
+    such an item, so it has no prediction, outcome or review task yet: nothing is read back or
+    looked up for it. Should the lease have lapsed and a worker raced us, the constraints settle
+    it as for any batch (one prediction per item and version, one outcome, one open task).
+    """
+    report = BatchReport()
+    by_id = {item.pk: item for item in sorted(items, key=lambda item: item.pk)}
+    return _items_run(items=by_id, report=report, fresh=True)
+
+
+def _items_run(*, items: dict[int, Item], report: BatchReport, fresh: bool) -> BatchReport:
+    """Predict, store and route ``items`` (each with its project loaded); fill ``report``."""
     by_project: dict[int, list[Item]] = {}
     for item in items.values():
         by_project.setdefault(item.project_id, []).append(item)
     plans = []
     for project_items in by_project.values():
-        plan = _project_plan(project=project_items[0].project, items=project_items)
+        plan = _project_plan(project=project_items[0].project, items=project_items, fresh=fresh)
         if plan is not None:
             plans.append(plan)
-    _plans_write(plans, items, report)
+    _plans_write(plans, items, report, fresh=fresh)
     answered = {*report.predicted, *report.already}
     report.waiting = [pk for pk in items if pk not in answered]
     if report.missing:

@@ -113,3 +113,10 @@ def items_settle(*, item_ids: Iterable[int]) -> int:
     return Item.objects.filter(pk__in=list(item_ids)).update(
         prediction_due_at=None, prediction_claimed_until=None
     )
+
+
+def item_release(*, item_id: int) -> int:
+    """Give up the lease on an item still waiting for its prediction: any worker may claim it."""
+    return Item.objects.filter(pk=item_id, prediction_due_at__isnull=False).update(
+        prediction_claimed_until=None
+    )

@@ -196,11 +196,15 @@ def outcome_auto_accept(*, prediction: Prediction, audit_probability: float | No
     logger.info("prediction.auto_accepted item=%s label=%s", prediction.item_id, prediction.label)
 
 
-def outcomes_auto_accept(decisions: list[tuple[Prediction, float | None]]) -> None:
+def outcomes_auto_accept(
+    decisions: list[tuple[Prediction, float | None]], *, savepoint: bool = True
+) -> list[Outcome]:
     """``outcome_auto_accept`` for a batch of (acting prediction, audit probability): one INSERT.
 
     An item decided meanwhile (a concurrent worker's outcome) breaks the bulk insert: the batch
-    is then settled one by one, the first outcome of each item standing.
+    is then settled one by one, the first outcome of each item standing (without a
+    ``savepoint`` the error is raised instead). Returns the outcomes the one INSERT stored (none
+    when the batch was settled one by one).
     """
     rows = [
         Outcome(
@@ -213,12 +217,15 @@ def outcomes_auto_accept(decisions: list[tuple[Prediction, float | None]]) -> No
         for prediction, audit_probability in decisions
     ]
     if not rows:
-        return
+        return []
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             outcomes.outcomes_create_bulk(rows)
     except IntegrityError:
+        if not savepoint:
+            raise
         for prediction, audit_probability in decisions:
             outcome_auto_accept(prediction=prediction, audit_probability=audit_probability)
-        return
+        return []
     logger.info("prediction.auto_accepted items=%s", len(rows))
+    return rows

@@ -9,6 +9,7 @@ import hashlib
 import io
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -136,8 +137,13 @@ def item_build(
     original_filename: str = "",
     source: dict | None = None,
     base_label: str = "",
+    held_until: datetime | None = None,
 ) -> Item:
-    """The unsaved Item row of a checked upload; outside a base set it is its own outbox entry."""
+    """The unsaved Item row of a checked upload; outside a base set it is its own outbox entry.
+
+    ``held_until`` stores the row claimed by its caller until then (a prediction lease, as
+    reviewapp/intake/claims.py takes): the workers leave it to the caller, who predicts it.
+    """
     item = Item(
         project=project,
         sha256=checked.sha256,
@@ -155,6 +161,7 @@ def item_build(
     )
     if origin != ItemOrigin.BASE:  # the row is its own outbox entry until predicted
         item.prediction_due_at = outbox.prediction_due_after_send()
+        item.prediction_claimed_until = held_until
     return item
 
 
@@ -169,11 +176,14 @@ def item_ingest(
     source: dict[str, Any] | None = None,
     base_label: str = "",
     enqueue_prediction: bool = True,
+    held_until: datetime | None = None,
 ) -> tuple[Item, bool]:
     """Store an image or clip once per project and enqueue its prediction; (item, created).
 
     ``checked`` is an upload that ``upload_check`` has already validated (the API checks a whole
-    batch before it stores any): it is not decoded a second time.
+    batch before it stores any): it is not decoded a second time. ``held_until`` (with
+    ``enqueue_prediction`` False) stores a new item claimed by the caller, who predicts it at
+    once (the API's ``wait``): no worker claims it before the lease lapses.
     """
     if checked is None:
         checked = upload_check(project=project, data=data, name=original_filename or "upload")
@@ -190,6 +200,7 @@ def item_ingest(
         original_filename=original_filename,
         source=source,
         base_label=base_label,
+        held_until=held_until,
     )
     staged = _stage_files(item=item, checked=checked)
     item.image.name = staged[0].name

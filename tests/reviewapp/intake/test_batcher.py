@@ -8,10 +8,16 @@ import threading
 import torch
 
 from reviewapp.intake import batcher, batching
+from reviewapp.models import Item
+
+
+def _item(pk: int) -> Item:
+    return Item(pk=pk)
 
 
 def _fake(sizes: list[int], gate: threading.Event):
-    def predict(item_ids: list[int]) -> batching.BatchReport:
+    def predict(items: list[Item]) -> batching.BatchReport:
+        item_ids = [item.pk for item in items]
         sizes.append(len(item_ids))
         gate.wait(timeout=30)
         return batching.BatchReport(
@@ -24,12 +30,12 @@ def _fake(sizes: list[int], gate: threading.Event):
 def test_requests_that_queue_behind_a_forward_share_the_next_batch():
     sizes, gate = [], threading.Event()
     subject = batcher.Batcher(max_batch=4, max_wait=0.05, predict=_fake(sizes, gate))
-    first = subject.submit(100)
+    first = subject.submit(_item(100))
     while not sizes:  # the lone request went out at once, as a batch of one
         threading.Event().wait(0.01)
-    rest = [subject.submit(i) for i in range(1, 7)]
+    rest = [subject.submit(_item(i)) for i in range(1, 7)]
     gate.set()
-    answers = [future.result(timeout=30) for future in [first, *rest]]
+    answers = [future.result(timeout=30).status for future in [first, *rest]]
     assert sizes[0] == 1 and sizes[1] == 4 and sum(sizes) == 7
     assert subject.batches == len(sizes) and subject.items == 7
     assert answers == ["predicted"] + ["no-champion", "predicted"] * 3
@@ -40,7 +46,7 @@ def test_a_failed_forward_fails_each_waiting_request():
         raise RuntimeError("model gone")
 
     subject = batcher.Batcher(max_batch=4, max_wait=0.0, predict=broken)
-    future = subject.submit(1)
+    future = subject.submit(_item(1))
     assert isinstance(future.exception(timeout=30), RuntimeError)
     assert subject.batches == 0
 
@@ -52,14 +58,29 @@ def test_the_batcher_runs_its_forwards_on_its_own_torch_thread_count():
     wanted = 1 if before > 1 else 2
     seen = []
 
-    def predict(item_ids: list[int]) -> batching.BatchReport:
+    def predict(items: list[Item]) -> batching.BatchReport:
         seen.append(torch.get_num_threads())
-        return batching.BatchReport(predicted=item_ids)
+        return batching.BatchReport(predicted=[item.pk for item in items])
 
     subject = batcher.Batcher(max_batch=4, max_wait=0.0, predict=predict, threads=wanted)
     try:
-        assert subject.submit(2).result(timeout=30) == "predicted"
+        assert subject.submit(_item(2)).result(timeout=30).status == "predicted"
     finally:
         torch.set_num_threads(before)  # threads started later in this process: torch's default
     assert seen == [wanted]
     assert torch.get_num_threads() == before
+
+
+def test_a_request_cancelled_before_its_batch_is_left_out_of_it():
+    """A request whose budget ran out while it queued gives its item back: no forward for it."""
+    sizes, gate = [], threading.Event()
+    subject = batcher.Batcher(max_batch=4, max_wait=0.0, predict=_fake(sizes, gate))
+    first = subject.submit(_item(2))
+    while not sizes:
+        threading.Event().wait(0.01)
+    dropped, kept = subject.submit(_item(4)), subject.submit(_item(6))
+    assert dropped.cancel()
+    gate.set()
+    assert kept.result(timeout=30).status == "predicted"
+    assert first.result(timeout=30).status == "predicted"
+    assert sizes == [1, 1] and subject.items == 2
