@@ -140,6 +140,11 @@ by the champion of each item's time: honest for (a) and (d) (which by definition
 champions); for (b) it assumes the threshold rule would have had the same champions, whereas a
 real fixed-threshold deployment would keep v1. Human decisions: (c) counts the reviews and
 audits the desk recorded; the offline arms count one review per item they do not automate.
+(d′) and (d″) take (d)'s hindsight thresholds but automate a class only after enough items it
+would automate have gone by, all labelled by people and none wrong: the fewest labels Learn then
+Test needs at ε and δ (per class at δ split over the classes for (d′); for (d″) in all, a
+guarantee on the error of all automatic decisions together). No procedure that certifies its
+thresholds on labels can beat them, so they show what the guarantee itself costs.
 "Camera onset → last automatic decision" counts stream items from the camera change's first
 item to the last one decided automatically inside the change (0 = none automated).
 
