@@ -13,13 +13,13 @@ https://doi.org/10.1080/01621459.1952.10483446; ``stats.ipw_accuracy``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import F
 
 from reviewapp.models import (
     DecidedBy,
     ModelVersion,
-    Outcome,
     Prediction,
     Project,
     ReviewReason,
@@ -41,6 +41,9 @@ class BlindLabel:
     human: str  # "" when the reviewer marked the item out of domain
     inclusion_probability: float
     reason: str
+    is_ood: bool = False  # what the model said of the item's domain
+    ood_score: float = 0.0
+    decided_at: datetime | None = None
 
     @property
     def correct(self) -> bool:
@@ -62,65 +65,67 @@ def _inclusion(reason: str, audit_probability: float | None) -> float | None:
 
 
 def blind_labels(
-    *, project: Project, model_version: ModelVersion | None = None, label: str | None = None
+    *,
+    project: Project,
+    model_version: ModelVersion | None = None,
+    label: str | None = None,
+    reasons: tuple[str, ...] = BLIND_SAMPLE_REASONS,
+    since: datetime | None = None,
 ) -> list[BlindLabel]:
     """Every blind human label of the project, oldest first.
 
     ``model_version``: compare that version's own prediction on each item (a challenger is judged
     on the same blind items as the champion); by default, the prediction the task showed to no
-    one. ``label``: only items that version predicted as this class.
+    one. ``label``: only items that version predicted as this class. ``reasons``: the task
+    reasons to read (the shadow reviews alone calibrate thresholds). ``since``: only labels given
+    at or after it.
     """
-    outcomes = (
-        Outcome.objects.filter(
-            item__project=project,
-            decided_by=DecidedBy.HUMAN,
-            decision__undone_at__isnull=True,
-            decision__suggestion_shown=False,
-            decision__task__reason__in=BLIND_SAMPLE_REASONS,
-            decision__task__prediction__isnull=False,
-        )
-        .exclude(decision__verdict=Verdict.SKIP)
-        .order_by("created_at", "pk")
-    )
+    rows = Prediction.objects.filter(
+        item__project=project,
+        item__outcome__decided_by=DecidedBy.HUMAN,
+        item__outcome__decision__undone_at__isnull=True,
+        item__outcome__decision__suggestion_shown=False,
+        item__outcome__decision__task__reason__in=reasons,
+        item__outcome__decision__task__prediction__isnull=False,
+    ).exclude(item__outcome__decision__verdict=Verdict.SKIP)
     if model_version is None:
-        version, predicted, confidence = (
-            "decision__task__prediction__model_version_id",
-            "decision__task__prediction__label",
-            "decision__task__prediction__confidence",
-        )
+        rows = rows.filter(pk=F("item__outcome__decision__task__prediction_id"))
     else:
-        own = Prediction.objects.filter(item_id=OuterRef("item_id"), model_version=model_version)
-        outcomes = outcomes.annotate(
-            own_label=Subquery(own.values("label")[:1]),
-            own_confidence=Subquery(own.values("confidence")[:1]),
-        ).filter(own_label__isnull=False)
-        version, predicted, confidence = "decision__task__project_id", "own_label", "own_confidence"
+        rows = rows.filter(model_version=model_version)
     if label is not None:
-        outcomes = outcomes.filter(**{predicted: label})
-    rows = outcomes.values_list(
+        rows = rows.filter(label=label)
+    if since is not None:
+        rows = rows.filter(item__outcome__created_at__gte=since)
+    values = rows.order_by("item__outcome__created_at", "item__outcome__pk").values_list(
         "item_id",
-        version,
-        predicted,
-        confidence,
+        "model_version_id",
         "label",
-        "is_out_of_domain",
-        "decision__task__reason",
-        "decision__task__audit_probability",
+        "confidence",
+        "is_ood",
+        "ood_score",
+        "item__outcome__label",
+        "item__outcome__is_out_of_domain",
+        "item__outcome__decision__task__reason",
+        "item__outcome__decision__task__audit_probability",
+        "item__outcome__created_at",
     )
     out = []
-    for item_id, version_id, said, conf, human, ood, reason, audit_probability in rows:
-        probability = _inclusion(reason, audit_probability)
+    for item_id, version_id, said, conf, is_ood, ood_score, human, ood, reason, p, at in values:
+        probability = _inclusion(reason, p)
         if probability is None:
             continue
         out.append(
             BlindLabel(
                 item_id=item_id,
-                model_version_id=model_version.pk if model_version else version_id,
+                model_version_id=version_id,
                 predicted=str(said),
                 confidence=float(conf),
                 human="" if ood else str(human),
                 inclusion_probability=probability,
                 reason=reason,
+                is_ood=bool(is_ood),
+                ood_score=float(ood_score or 0.0),
+                decided_at=at,
             )
         )
     return out

@@ -17,6 +17,7 @@ from reviewapp.models import (
     ReviewReason,
     Verdict,
 )
+from reviewapp.rollout import blind
 from reviewapp.rollout.policy import Scored
 
 
@@ -25,29 +26,25 @@ def blind_reviews(
 ) -> list[tuple[Scored, str, datetime]]:
     """(prediction, human label, when) on items a person labelled blind in the shadow stage.
 
-    Blind: the item's first-look decision was a shadow review whose suggestion was not shown.
-    Every item went to a person then, so each label has inclusion probability 1.
+    Blind: the item's first-look decision was a shadow review whose suggestion was not shown
+    (``blind.blind_labels``). Every item of the class went to a person then, so each label has
+    inclusion probability 1.
     """
-    rows = Prediction.objects.filter(
-        item__project=project,
+    rows = blind.blind_labels(
+        project=project,
         model_version=model_version,
-        item__outcome__decided_by=DecidedBy.HUMAN,
-        item__outcome__decision__suggestion_shown=False,
-        item__outcome__decision__task__reason=ReviewReason.SHADOW,
-    )
-    if since is not None:
-        rows = rows.filter(item__outcome__created_at__gte=since)
-    values = rows.order_by("item__outcome__created_at", "item_id").values_list(
-        "label",
-        "confidence",
-        "is_ood",
-        "ood_score",
-        "item__outcome__label",
-        "item__outcome__created_at",
+        reasons=(ReviewReason.SHADOW,),
+        since=since,
     )
     return [
-        (Scored(label=label, confidence=conf, is_ood=is_ood, ood_score=ood), human or "", when)
-        for label, conf, is_ood, ood, human, when in values
+        (
+            Scored(
+                label=r.predicted, confidence=r.confidence, is_ood=r.is_ood, ood_score=r.ood_score
+            ),
+            r.human,
+            r.decided_at,
+        )
+        for r in rows
     ]
 
 
