@@ -94,3 +94,28 @@ def test_the_oracle_that_pays_for_evidence_waits_for_enough_labels_per_class_or_
     oracle = offline.automated_by_thresholds(items, thresholds)
     assert all(o or not p for o, p in zip(oracle, per_class, strict=True))
     assert offline.paid_for(items, thresholds, 0) == oracle
+
+
+def test_rules_without_hindsight_automate_only_once_their_labels_certify_them():
+    from bench.replay import certify
+    from reviewapp.rollout import ltt
+
+    items = _scored([("a", 0.99, "a")] * 1000)
+    flags = {
+        pooled: certify.certified_flags(
+            items, labels=["a", "b"], epsilon=0.01, delta=0.05, pooled=pooled
+        )
+        for pooled in (False, True)
+    }
+    # Recomputed every 25 items: the first automated item is the first recompute that has the
+    # fewest error-free labels Learn then Test needs (299 pooled at δ; 368 per class at δ/2).
+    assert ltt.min_labels(epsilon=0.01, level=0.05) == 299
+    assert ltt.min_labels(epsilon=0.01, level=0.025) == 368
+    assert flags[True].index(True) == 300 and flags[False].index(True) == 375
+    assert all(flags[True][300:]) and all(flags[False][375:])
+    # A class the model gets wrong one time in five is never certified, alone or pooled.
+    bad = _scored([("a", 0.99, "a" if i % 5 else "b") for i in range(1000)])
+    assert not any(
+        certify.certified_flags(bad, labels=["a"], epsilon=0.01, delta=0.05, pooled=True)
+    )
+    assert certify.realised_error(bad, [True] * 1000) == pytest.approx(0.2)
