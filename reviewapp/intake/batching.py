@@ -16,18 +16,15 @@ HANDOFF_DRIFT_CHECK_EVERY: no COUNT(*) per prediction, one check per that many p
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from reviewapp import jobs, ml
 from reviewapp.fastpaths import bulk_copy
-from reviewapp.intake import claims, prediction_service
+from reviewapp.intake import claims, decoding, prediction_service
 from reviewapp.models import (
     Item,
     ItemKind,
@@ -43,9 +40,6 @@ from reviewapp.rollout import policy as rollout_policy
 from reviewapp.rollout import versions
 
 logger = logging.getLogger(__name__)
-
-_DECODER: ThreadPoolExecutor | None = None
-_DECODER_LOCK = threading.Lock()
 
 
 @dataclass
@@ -76,45 +70,6 @@ class BatchReport:
         if item_id in self.waiting:
             return "no-champion"
         return "claimed-elsewhere"  # another worker's lease holds it
-
-
-def _decoder() -> ThreadPoolExecutor:
-    global _DECODER
-    with _DECODER_LOCK:
-        if _DECODER is None:
-            _DECODER = ThreadPoolExecutor(
-                max_workers=settings.HANDOFF_PREDICT_DECODE_THREADS,
-                thread_name_prefix="predict-decode",
-            )
-        return _DECODER
-
-
-def _images_load(item: Item) -> list:
-    """An item's images as the model sees them: the image, or a clip's sampled frames."""
-    images = []
-    for name in item.frame_names or [item.image.name]:
-        with default_storage.open(name, "rb") as handle:
-            images.append(ml.load_image(handle))
-    return images
-
-
-def _images_load_logged(item: Item) -> list | None:
-    try:
-        return _images_load(item)
-    except (OSError, ml.ImageLoadError) as exc:
-        logger.warning("predict_batch.unreadable item=%s error=%s", item.pk, exc)
-        return None
-
-
-def _images_load_all(items: list[Item]) -> dict[int, list]:
-    """Decode every item's images; an unreadable item is left out (logged).
-
-    Several items are decoded on the thread pool; a lone one (a `wait` request's) on this thread,
-    where a hop to the pool would only add a wait.
-    """
-    pool = map if len(items) == 1 else _decoder().map
-    loaded = dict(zip([item.pk for item in items], pool(_images_load_logged, items), strict=True))
-    return {item_id: images for item_id, images in loaded.items() if images is not None}
 
 
 def _forward(
@@ -289,7 +244,7 @@ def _project_plan(*, project: Project, items: list[Item], fresh: bool = False) -
     if champion is None:
         logger.warning("predict_batch.no_champion project=%s items=%s", project.slug, len(items))
         return None
-    images = _images_load_all(items)
+    images = decoding.images_load_all(items)
     planned = _Planned(*_predict_version(version=champion, items=items, images=images, fresh=fresh))
     if challenger is not None:
         try:
