@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from reviewapp.models import REASON_PRIORITY, ReviewReason, Stage
 from reviewapp.rollout import guard, stats
+from reviewapp.rollout.blind import BLIND_SAMPLE_REASONS
 from reviewapp.rollout.policy import Policy, Scored
 
 AUTO_ACCEPT = "auto_accept"
@@ -132,7 +133,8 @@ def route(
 # Tasks decided blind in every stage: random audits estimate the accuracy of the model's solo
 # decisions, and shadow tasks (classes that have not earned automation, in any stage) are the
 # sample that certifies a class; a reviewer who sees the guess is anchored to it (issue 18).
-BLIND_REASONS = frozenset({ReviewReason.AUDIT, ReviewReason.SHADOW})
+# The same reasons whose labels are the blind sample (``blind.BLIND_SAMPLE_REASONS``).
+BLIND_REASONS = frozenset(BLIND_SAMPLE_REASONS)
 
 
 def suggestion_visible(*, stage: str, kill_switch: bool, reason: str = "") -> bool:
