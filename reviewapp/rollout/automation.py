@@ -134,17 +134,20 @@ def classes_recompute(*, project: Project) -> Recomputed:
     labels = policy.candidate_labels()
     level = project.error_delta / max(1, len(labels))
     reviews = evidence.blind_reviews(project=project, model_version=champion)
-    watched: dict[str, list[int]] = {}
     now = timezone.now()
     with transaction.atomic():
         rows = _class_rows(project, champion, labels)
+        # One read of the audits for every class's bound and the overall one (filtered below).
+        starts = [r.since for r in rows.values() if r.state == AutomationState.AUTOMATED]
+        audits = evidence.audit_records(
+            project=project,
+            model_version=champion,
+            since=min([*starts, project.stage_entered_at]),
+        )
         for label, row in rows.items():
             before = row.state
             if row.state == AutomationState.AUTOMATED:
-                since = evidence.audit_outcomes(
-                    project=project, model_version=champion, since=row.since
-                ).get(label, [])
-                watched[label] = since
+                since = [wrong for at, wrong in audits.get(label, []) if at >= row.since]
                 if _watch(row, since, project):
                     row.state, row.threshold, row.since = AutomationState.DEMOTED, ltt.NEVER, now
                     done.demoted.append(label)
@@ -174,17 +177,11 @@ def classes_recompute(*, project: Project) -> Recomputed:
         )
     # Over the audits of this stage only: a breach that already stepped the stage back is not
     # counted again in the next one.
-    in_stage = evidence.audit_outcomes(
-        project=project, model_version=champion, since=project.stage_entered_at
-    )
     automated_audits = [
-        x
+        wrong
         for label in rates
-        for x in (
-            watched.get(label, [])
-            if rows[label].since and rows[label].since > project.stage_entered_at
-            else in_stage.get(label, [])
-        )
+        for at, wrong in audits.get(label, [])
+        if at >= max(rows[label].since, project.stage_entered_at)
     ]
     done.overall = monitor.evaluate(
         scope="overall",

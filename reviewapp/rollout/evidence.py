@@ -48,10 +48,11 @@ def blind_reviews(
     ]
 
 
-def audit_outcomes(
+def audit_records(
     *, project: Project, model_version: ModelVersion, since: datetime | None = None
-) -> dict[str, list[int]]:
-    """Per predicted class, 1 (the model was wrong) or 0 for every audit since ``since``, in order.
+) -> dict[str, list[tuple[datetime, int]]]:
+    """Per predicted class, (when, 1 if the model was wrong else 0) for every audit since
+    ``since``, in order.
 
     An audit is a person's verdict on an item the model would have decided alone; the item's
     final label is the truth (out of domain counts as wrong).
@@ -65,12 +66,20 @@ def audit_outcomes(
     if since is not None:
         rows = rows.filter(created_at__gte=since)
     values = rows.order_by("created_at", "pk").values_list(
-        "task__prediction__label", "item__outcome__label"
+        "task__prediction__label", "item__outcome__label", "created_at"
     )
-    per_class: dict[str, list[int]] = defaultdict(list)
-    for predicted, truth in values:
-        per_class[predicted].append(int(predicted != (truth or "")))
+    per_class: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    for predicted, truth, when in values:
+        per_class[predicted].append((when, int(predicted != (truth or ""))))
     return per_class
+
+
+def audit_outcomes(
+    *, project: Project, model_version: ModelVersion, since: datetime | None = None
+) -> dict[str, list[int]]:
+    """``audit_records`` without the times: per predicted class, 1 (wrong) or 0 per audit."""
+    records = audit_records(project=project, model_version=model_version, since=since)
+    return {label: [wrong for _, wrong in pairs] for label, pairs in records.items()}
 
 
 def class_automation(*, model_version: ModelVersion | None) -> dict[str, ClassAutomation]:
