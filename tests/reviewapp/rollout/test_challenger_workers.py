@@ -40,7 +40,7 @@ from reviewapp.rollout import ltt, routing, versions
 from reviewapp.rollout import selectors as rollout_selectors
 from reviewapp.rollout import services as rollout
 from reviewapp.rollout.policy import Policy
-from tests.conftest import wait_for
+from tests.conftest import celery_worker_processes, wait_for
 from tests.factories import ProjectFactory, ReviewerFactory, RolloutAdminFactory
 
 pytestmark = [pytest.mark.worker]
@@ -125,6 +125,15 @@ def duel(transactional_db, tiny_artifact, drift_artifact):
         project=project, model_version=challenger, actor=admin, reason="more data, more epochs"
     )
     return project, admin, champion, challenger
+
+
+@pytest.fixture
+def celery_worker(transactional_db, media_dir, artifacts_dir, tmp_path):
+    """A real worker that sends no drift checks: whether one is sent depends on the prediction
+    ids the suite has reached, and one that ran after the switch to the automated stage stepped
+    the stage back (digits 1000+ against the champion's 0..399 do drift), so no model decided."""
+    with celery_worker_processes(1, tmp_path, {"HANDOFF_DRIFT_CHECK_EVERY": "0"}) as (process,):
+        yield process
 
 
 def test_a_challenger_predicts_compares_shares_and_is_promoted_through_its_gate(
@@ -256,7 +265,10 @@ def test_a_challenger_predicts_compares_shares_and_is_promoted_through_its_gate(
         )
     }
     auto = Outcome.objects.filter(item__in=armed, decided_by=DecidedBy.MODEL)
-    assert auto.exists()
+    project.refresh_from_db()
+    reasons = Counter(ReviewTask.objects.filter(item__in=armed).values_list("reason", flat=True))
+    assert project.stage == Stage.AUTOMATED, reasons
+    assert auto.exists(), reasons
     for item_id, version_id, label in auto.values_list("item_id", "model_version_id", "label"):
         assert label == ab_said[item_id, version_id]  # the acting model's own label
 
