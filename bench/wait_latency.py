@@ -34,6 +34,7 @@ from bench.harness.processes import free_port, http_wait
 from bench.harness.servers import gunicorn_command
 from bench.harness.stats import median, percentile
 from bench.predict_pipeline import SPEC, bare_network, items_accept, pipeline_stack
+from reviewapp.api import timing
 
 
 def bare_single_forward_ms(artifact: dict, *, count: int, threads: int) -> list[float]:
@@ -69,20 +70,43 @@ def bare_figures(artifact: dict, *, count: int) -> dict:
     return figures
 
 
-def wait_requests(stack, *, slug: str, token: str, count: int) -> tuple[list[float], dict]:
-    """``count`` single submissions with wait=10, one after another: ms each, status counts."""
+def wait_requests(stack, *, slug: str, token: str, count: int, seed: int) -> dict:
+    """``count`` single submissions with wait=10, one after another: each request's ms as the
+    client saw it, the server's phases (its Server-Timing header) and the HTTP status counts."""
     http = stack.http(token=token)
-    times, statuses = [], {}
+    times, phases, statuses = [], [], {}
     for index in range(count):
-        data = digit_png(900_000 + index)
+        data = digit_png(seed + index)
         started = time.perf_counter()
-        status, _, _ = http.post_files(
+        status, _, headers = http.post_files(
             f"/api/v1/projects/{slug}/items/", "file", [("w.png", data)], wait="10"
         )
         times.append((time.perf_counter() - started) * 1000)
+        server = {k.lower(): v for k, v in headers.items()}.get("server-timing", "")
+        phases.append({**timing.parse(server), "client": times[-1]})
         statuses[status] = statuses.get(status, 0) + 1
         time.sleep(0.05)
-    return times, statuses
+    return {"times": times, "phases": phases, "statuses": statuses}
+
+
+def phase_figures(phases: list[dict]) -> dict:
+    """p50 and p99 of each phase over the requests; ``outside`` is the client's time beyond the
+    view's (HTTP server, middleware, authentication, loopback)."""
+    for entry in phases:
+        if "app" in entry:
+            entry["outside"] = entry["client"] - entry["app"]
+    names = list(dict.fromkeys(name for entry in phases for name in entry))
+    figures = {}
+    for name in names:
+        values = [entry[name] for entry in phases if name in entry]
+        figures[name] = [round(median(values), 1), round(percentile(values, 99), 1)]
+    return figures
+
+
+def slowest(phases: list[dict], count: int = 3) -> list[dict]:
+    """The slowest requests' phases (ms), to see which phase a stall sits in."""
+    ranked = sorted(phases, key=lambda entry: entry["client"], reverse=True)[:count]
+    return [{name: round(value, 1) for name, value in entry.items()} for entry in ranked]
 
 
 def warm_up(stack, *, slug: str, token: str, count: int) -> float:
@@ -135,9 +159,12 @@ def run(args: argparse.Namespace) -> dict:
         items_accept(stack, slug=seeded["slug"], count=args.backlog)
         stack.web_port = free_port()
         command = gunicorn_command(port=stack.web_port, workers=2, threads=4)
-        stack.group.start("web", command, env=stack.env(**knobs(args)))
+        web = stack.group.start("web", command, env=stack.env(**knobs(args)))
         http_wait(port=stack.web_port, timeout=90)
         warmup_ms = warm_up(stack, slug=seeded["slug"], token=seeded["token"], count=args.warmup)
+        quiet = wait_requests(
+            stack, slug=seeded["slug"], token=seeded["token"], count=args.quiet, seed=700_000
+        )  # no worker running yet: the request's own cost
         worker = stack.start_worker(concurrency=2, HANDOFF_DRIFT_CHECK_EVERY="0", **knobs(args))
         load_before = os.getloadavg()[0]
         from config.celery import app  # Deferred: the Celery app, once Django is set up
@@ -150,15 +177,22 @@ def run(args: argparse.Namespace) -> dict:
         drain_wait_s = drain_started(stack, due_query, backlog=args.backlog, timeout=120)
         due_before = stack.scalar(due_query)
         started = time.perf_counter()
-        times, statuses = wait_requests(
-            stack, slug=seeded["slug"], token=seeded["token"], count=args.requests
+        loaded = wait_requests(
+            stack, slug=seeded["slug"], token=seeded["token"], count=args.requests, seed=900_000
         )
+        times, statuses = loaded["times"], loaded["statuses"]
         due_after = stack.scalar(due_query)
         drained = (due_before - due_after) / (time.perf_counter() - started)
         nice = worker_nice(worker)
+        frozen = [
+            line.split("heap.frozen ", 1)[1]
+            for line in web.log().splitlines()
+            if "heap.frozen" in line
+        ]
     return {
         "load_average_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "worker_pool_nice": nice,
+        "web_heap_frozen": frozen,
         "web_predict_threads": args.web_threads,
         "warmup_requests": args.warmup,
         "warmup_slowest_ms": round(warmup_ms, 1),
@@ -171,6 +205,14 @@ def run(args: argparse.Namespace) -> dict:
         "drain_items_per_second": round(drained, 1),
         "wait_p50_ms": round(median(times), 1),
         "wait_p99_ms": round(percentile(times, 99), 1),
+        "phases_p50_p99_ms": phase_figures(loaded["phases"]),
+        "slowest_requests_ms": slowest(loaded["phases"]),
+        "quiet_requests": args.quiet,
+        "quiet_p50_p99_ms": [
+            round(median(quiet["times"]), 1),
+            round(percentile(quiet["times"], 99), 1),
+        ],
+        "quiet_phases_p50_p99_ms": phase_figures(quiet["phases"]),
         **bare,
     }
 
@@ -190,10 +232,23 @@ def markdown(figures: dict) -> str:
            " / ".join(map(str, value)))
           for key, value in figures.items() if key.startswith("bare_") and "t_p50" in key),
         ("target: the lower bare p99 + 30 ms", figures["target_ms"]),
+        (f"{figures['quiet_requests']} `wait` requests before the drain: p50 / p99 (ms)",
+         " / ".join(map(str, figures["quiet_p50_p99_ms"]))),
         (f"slowest of {figures['warmup_requests']} warm-up requests (model load, not counted)",
          figures["warmup_slowest_ms"]),
     ]  # fmt: skip
     table = "| figure | value |\n| --- | --- |\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
+    quiet, loaded = figures["quiet_phases_p50_p99_ms"], figures["phases_p50_p99_ms"]
+    phases = (
+        "\nWhere the time went, from each response's Server-Timing header (ms, p50 / p99; "
+        "`outside` is the client's time beyond the view's `app`):\n\n"
+        "| phase | before the drain | while it drains |\n| --- | --- | --- |\n"
+        + "".join(
+            f"| {name} | {' / '.join(map(str, quiet.get(name, ['-'])))} | "
+            f"{' / '.join(map(str, loaded.get(name, ['-'])))} |\n"
+            for name in dict.fromkeys([*loaded, *quiet])
+        )
+    )
     return (
         "## A `wait` request while a backlog drains (issue 17)\n\n"
         f"Command: `{command_line()}`\n\nMachine: {machine_summary()}; measured "
@@ -201,7 +256,7 @@ def markdown(figures: dict) -> str:
         f"{load[1]} when they ended: client, gunicorn, PostgreSQL and 2 prediction processes "
         "share the 2 cores. gunicorn 2 gthread workers x 4 threads; each request is a 32-px PNG "
         "with wait=10, answered by the web process's batcher (reviewapp/intake/batcher.py) from "
-        "upload to routed item.\n\n" + table
+        "upload to routed item.\n\n" + table + phases
     )
 
 
@@ -210,13 +265,14 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=16, help="requests before timing")
+    parser.add_argument("--quiet", type=int, default=50, help="timed requests before the drain")
     parser.add_argument("--worker-nice", type=int, help="HANDOFF_PREDICT_WORKER_NICE")
     parser.add_argument("--web-threads", type=int, help="HANDOFF_API_PREDICT_THREADS")
     parser.add_argument("--quick", action="store_true", help="2,000 items, 60 requests, no doc")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
     if args.quick:
-        args.backlog, args.requests, args.write = 2000, 60, False
+        args.backlog, args.requests, args.quiet, args.write = 2000, 60, 20, False
     figures = run(args)
     print(json.dumps(figures, indent=2))
     if args.write:

@@ -13,6 +13,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Readiness for healthchecks: a heartbeat file while consuming (see config/worker_health.py).
+from config.heap import long_lived_enable  # noqa: E402
 from config.worker_health import HeartbeatFile  # noqa: E402
 from config.worker_priority import worker_priority_lower  # noqa: E402
 
@@ -37,6 +38,12 @@ def _priority_lower(sender, **_) -> None:
         nice=settings.HANDOFF_PREDICT_WORKER_NICE,
         queues=sender.app.amqp.queues.consume_from.keys(),
     )
+
+
+@signals.worker_process_init.connect
+def _long_lived(**_) -> None:
+    """Pool processes freeze what start-up loaded, and again after each model load."""
+    long_lived_enable("worker process start-up")
 
 
 @signals.worker_process_init.connect

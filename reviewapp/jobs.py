@@ -9,11 +9,14 @@ queue) comes from ``CELERY_TASK_ROUTES``, which applies to a send by name as to 
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import current_app
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+
+_local = threading.local()  # this thread's held sends (see ``SendsHeld``)
 
 PREDICT_ITEM = "reviewapp.predict_item"
 PREDICT_BATCH = "reviewapp.predict_batch"
@@ -49,10 +52,48 @@ TASK_NAMES = (
 
 
 def job_send(name: str, *args: object, **options: object) -> None:
-    """Send the task ``name`` with positional ``args`` now; options go to ``send_task``."""
+    """Send the task ``name`` with positional ``args`` now; options go to ``send_task``.
+
+    Within a ``SendsHeld`` block on this thread, the send waits for the block's release.
+    """
     if name not in TASK_NAMES:
         raise ValueError(f"unknown task {name!r}")
+    held = getattr(_local, "held", None)
+    if held is not None:
+        held.append((name, args, options))
+        return
     current_app.send_task(name, args=args, **options)
+
+
+class SendsHeld:
+    """Job sends made on this thread inside ``with`` wait until ``release()``.
+
+    For work that somebody is waiting on (the API's `wait` batcher): its transaction's
+    follow-up jobs (a drift check, webhook deliveries) go to the broker after the answer, not
+    before it. A broker round trip is ~1 ms, but a process's first one opens the connection
+    (~130 ms measured). The sends are still made, in order, by the same thread.
+    """
+
+    def __init__(self) -> None:
+        self.sends: list[tuple[str, tuple, dict]] = []
+
+    def __enter__(self) -> SendsHeld:
+        _local.held = self.sends
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _local.held = None
+
+    def release(self) -> int:
+        """Send what was held (a failed send is logged, the others still go): how many went."""
+        sent, sends, self.sends = 0, self.sends, []
+        for name, args, options in sends:
+            try:
+                current_app.send_task(name, args=args, **options)
+                sent += 1
+            except Exception:
+                logger.exception("jobs.held_send_failed task=%s args=%s", name, args)
+        return sent
 
 
 def job_send_on_commit(name: str, *args: object, **options: object) -> None:

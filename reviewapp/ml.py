@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
+from config.heap import long_lived_freeze
 from mlcore import artifacts as ml_artifacts
 from mlcore import data as ml_data
 from mlcore import demo as ml_demo
@@ -93,6 +94,7 @@ def get_predictor(*, artifact_path: str, sha256: str) -> ml_predict.Predictor:
                     f"but the model version expects {sha256}"
                 )
             _PREDICTORS[sha256] = predictor
+            long_lived_freeze(f"model {sha256[:12]}")  # server processes only (config/heap.py)
         return predictor
 
 

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviewapp.api import selectors, serializers, submission
+from reviewapp.api import selectors, serializers, submission, timing
 from reviewapp.api.auth import project_for_client
 from reviewapp.api.errors import Conflict, PayloadTooLarge
 from reviewapp.api.uploads import SafeMultiPartParser
@@ -103,21 +103,25 @@ class ItemSubmitView(ApiView):
         },
     )
     def post(self, request: Request, slug: str) -> Response:
-        project = project_for_client(client=request.auth, slug=slug)
-        fields = _validated(request, serializers.ItemSubmitSerializer)
-        upload = fields["file"]
-        entry = _submission(fields, data=_read_upload(upload), filename=upload.name or "")
+        watch = timing.Stopwatch()
+        with watch.phase("parse"):
+            project = project_for_client(client=request.auth, slug=slug)
+            fields = _validated(request, serializers.ItemSubmitSerializer)
+            upload = fields["file"]
+            entry = _submission(fields, data=_read_upload(upload), filename=upload.name or "")
         wait = fields["wait"]
 
         def store():
-            checked = submission.submission_check(project=project, submission=entry)
-            return submission.item_submit(
-                client=request.auth,
-                project=project,
-                submission=entry,
-                checked=checked,
-                wait=wait,
-            )
+            with watch.phase("check"):
+                checked = submission.submission_check(project=project, submission=entry)
+            with watch.phase("store"):
+                return submission.item_submit(
+                    client=request.auth,
+                    project=project,
+                    submission=entry,
+                    checked=checked,
+                    wait=wait,
+                )
 
         item, created = _submission_errors(store)
         code, context = status.HTTP_200_OK, {"request": request}
@@ -126,10 +130,13 @@ class ItemSubmitView(ApiView):
             code = status.HTTP_201_CREATED if answer else status.HTTP_202_ACCEPTED
             if answer and (answer.outcome or answer.task):  # the rows just written answer it
                 context["routed"] = {item.pk: answer.outcome}
+                watch.update(answer.seconds)
             else:
                 item.refresh_from_db()
-        body = serializers.ItemStatusSerializer(item, context=context).data
-        return Response(body, status=code, headers={"Location": body["status_url"]})
+        with watch.phase("answer"):
+            body = serializers.ItemStatusSerializer(item, context=context).data
+        headers = {"Location": body["status_url"], "Server-Timing": watch.header()}
+        return Response(body, status=code, headers=headers)
 
 
 def _batch_entries(items: list[dict]) -> list[submission.Submission | submission.EntryError]:

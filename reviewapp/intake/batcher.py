@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from django.db import close_old_connections, connection
 
-from reviewapp import ml
+from reviewapp import jobs, ml
 from reviewapp.intake import batching
 from reviewapp.models import Item, Outcome, ReviewTask
 
@@ -45,12 +45,16 @@ class Answer:
     status: str
     outcome: Outcome | None = None
     task: ReviewTask | None = None
+    # Seconds the item waited for its batch ("queue") and the batch's phases ("predict":
+    # decode and forward, "write": its transaction), for the response's Server-Timing.
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
 class _Request:
     item: Item
     future: Future = field(default_factory=Future)
+    submitted: float = field(default_factory=time.perf_counter)
 
 
 def held_items_predict(items: list[Item]) -> batching.BatchReport:
@@ -128,14 +132,18 @@ class Batcher:
         if not batch:
             return
         items = list({request.item.pk: request.item for request in batch}.values())
+        started = time.perf_counter()
         close_old_connections()
+        held = jobs.SendsHeld()  # the batch's follow-up jobs go to the broker after the answers
         try:
-            report = self._predict(items)
+            with held:
+                report = self._predict(items)
         except Exception as exc:
             logger.exception("api.batcher.failed size=%s", len(items))
             connection.close()  # never reuse a connection left in an unknown state
             for request in batch:
                 request.future.set_exception(exc)
+            held.release()
             return
         self.batches += 1
         self.items += len(items)
@@ -147,5 +155,7 @@ class Batcher:
                     status=report.status_of(item_id),
                     outcome=report.outcomes.get(item_id),
                     task=report.tasks.get(item_id),
+                    seconds={"queue": started - request.submitted, **report.seconds},
                 )
             )
+        held.release()

@@ -54,6 +54,8 @@ class BatchReport:
     # review tasks opened (a `wait` request answers from them without reading them back).
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     tasks: dict[int, ReviewTask] = field(default_factory=dict)
+    # Seconds spent reading and predicting (decode and forwards) and writing (one transaction).
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -312,12 +314,14 @@ def _items_run(*, items: dict[int, Item], report: BatchReport, fresh: bool) -> B
     by_project: dict[int, list[Item]] = {}
     for item in items.values():
         by_project.setdefault(item.project_id, []).append(item)
-    plans = []
+    plans, started = [], time.perf_counter()
     for project_items in by_project.values():
         plan = _project_plan(project=project_items[0].project, items=project_items, fresh=fresh)
         if plan is not None:
             plans.append(plan)
+    planned = time.perf_counter()
     _plans_write(plans, items, report, fresh=fresh)
+    report.seconds = {"predict": planned - started, "write": time.perf_counter() - planned}
     answered = {*report.predicted, *report.already}
     report.waiting = [pk for pk in items if pk not in answered]
     if report.missing:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from django.db.backends.utils import CursorWrapper
 
-from reviewapp.api import submission
+from reviewapp.api import submission, timing
 from reviewapp.intake import claims
 from reviewapp.models import Item
 from tests.api.conftest import Api
@@ -76,3 +77,33 @@ def test_a_wait_item_is_never_the_workers_to_claim(champion_project, digit_recor
     assert claims.items_claim_named(item_ids=[item.pk]) == []
     claims.item_release(item_id=item.pk)  # what a request does when its batcher will not run
     assert claims.items_claim_named(item_ids=[item.pk]) == [item.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wait_answer_says_where_its_time_went(champion_project, digit_records):
+    """Server-Timing names each phase of the request; the batch's own phases are inside the
+    view's time, which the client's whole time contains."""
+    api = Api(project=champion_project)
+    assert api.submit(Path(digit_records[1].path).read_bytes(), wait="20").status_code == 201
+    started = time.perf_counter()
+    response = api.submit(Path(digit_records[4].path).read_bytes(), wait="20")
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    assert response.status_code == 201, response.content
+    phases = timing.parse(response["Server-Timing"])
+    assert list(phases) == ["parse", "check", "store", "queue", "predict", "write", "answer", "app"]
+    assert all(value >= 0 for value in phases.values()), phases
+    inside = sum(value for name, value in phases.items() if name != "app")
+    assert inside <= phases["app"] + 0.5 <= elapsed_ms + 0.5, (phases, elapsed_ms)
+    queued = api.submit(Path(digit_records[5].path).read_bytes())  # no wait: no batch phases
+    assert queued.status_code == 202
+    assert list(timing.parse(queued["Server-Timing"])) == [
+        "parse",
+        "check",
+        "store",
+        "answer",
+        "app",
+    ]
+
+
+def test_server_timing_is_read_back_as_written():
+    assert timing.parse('a;dur=1.5, b;desc="x";dur=2, c, d;desc=y') == {"a": 1.5, "b": 2.0}

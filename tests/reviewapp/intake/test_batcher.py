@@ -7,6 +7,7 @@ import threading
 
 import torch
 
+from reviewapp import jobs
 from reviewapp.intake import batcher, batching
 from reviewapp.models import Item
 
@@ -84,3 +85,34 @@ def test_a_request_cancelled_before_its_batch_is_left_out_of_it():
     assert kept.result(timeout=30).status == "predicted"
     assert first.result(timeout=30).status == "predicted"
     assert sizes == [1, 1] and subject.items == 2
+
+
+def test_a_batchs_jobs_go_to_the_broker_after_its_answers(monkeypatch):
+    """A drift check or webhook delivery the batch's commit asks for is sent once every request
+    has its answer: a process's first broker send opens the connection (~130 ms), which no
+    waiting request should pay. A send that fails is logged; the others still go."""
+    futures, sent = [], []
+
+    def send_task(name, args=(), **options):
+        sent.append((name, args, all(future.done() for future in futures)))
+        if args == (13,):
+            raise ConnectionError("broker gone")
+
+    monkeypatch.setattr(jobs.current_app, "send_task", send_task)
+
+    def predict(items: list[Item]) -> batching.BatchReport:
+        before = len(sent)
+        for item in items:
+            jobs.job_send(jobs.DRIFT_CHECK, item.pk)
+        assert len(sent) == before  # held, not sent, while the batch runs
+        return batching.BatchReport(predicted=[item.pk for item in items])
+
+    subject = batcher.Batcher(max_batch=4, max_wait=0.0, predict=predict)
+    futures.append(subject.submit(_item(13)))
+    assert futures[0].result(timeout=30).status == "predicted"
+    futures.append(subject.submit(_item(14)))
+    assert futures[1].result(timeout=30).status == "predicted"
+    threading.Event().wait(0.2)  # the release follows the answer on the batcher's thread
+    assert sent == [(jobs.DRIFT_CHECK, (13,), True), (jobs.DRIFT_CHECK, (14,), True)]
+    jobs.job_send(jobs.DRIFT_CHECK, 15)  # on any other thread, sent at once as before
+    assert sent[-1] == (jobs.DRIFT_CHECK, (15,), True)
