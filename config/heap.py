@@ -1,9 +1,9 @@
 """Long-lived objects out of the garbage collector's way, in server processes.
 
 A web or worker process holds ~540,000 objects once Django, torch and a model are loaded; each
-full collection of Python's cyclic garbage collector walks them all, ~230 ms on this project's
-2-core machine, and stalls whichever request is running (the `wait` benchmark's slowest
-requests stalled 60-100 ms inside a commit). ``gc.freeze()`` moves every object alive now into
+full collection of Python's cyclic garbage collector walks them all (measured: ~230 ms on this
+project's 2-core machine), and stalls whichever request or batch is running when the collector
+decides to run one. ``gc.freeze()`` moves every object alive now into
 a permanent generation that collections skip (Python's documented use: after start-up, before
 serving; Instagram's and gunicorn's advice for preforked servers). The web process (wsgi.py)
 and worker pool processes (config/celery.py) turn it on at start; ``reviewapp.ml`` freezes
