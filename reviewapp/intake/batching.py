@@ -240,22 +240,33 @@ class _Planned:
 def _project_plan(*, project: Project, items: list[Item], fresh: bool = False) -> _Planned | None:
     """Predict one project's items with its champion (and challenger), outside any transaction.
 
-    None when the project has no champion yet.
+    The items are decoded and predicted part by part (``decoding.parts``), so a batch of large
+    photos never holds more than the decode budget of pixels at once. None when the project has
+    no champion yet.
     """
     champion, challenger = versions.serving_versions(project)
     if champion is None:
         logger.warning("predict_batch.no_champion project=%s items=%s", project.slug, len(items))
         return None
-    images = decoding.images_load_all(items)
-    planned = _Planned(*_predict_version(version=champion, items=items, images=images, fresh=fresh))
-    if challenger is not None:
+    planned = _Planned(done={}, rows=[])
+    for part in decoding.parts(items):
+        images = decoding.images_load_all(part)
+        done, rows = _predict_version(version=champion, items=part, images=images, fresh=fresh)
+        planned.done.update(done)
+        planned.rows += rows
+        if challenger is None:
+            continue
         try:
-            planned.challenger_done, planned.challenger_rows = _predict_version(
-                version=challenger, items=items, images=images, fresh=fresh
+            done, rows = _predict_version(
+                version=challenger, items=part, images=images, fresh=fresh
             )
         except ml.ArtifactError:
             # A broken challenger must never stop the champion from acting.
             logger.exception("predict_batch.challenger_failed v=%s", challenger.number)
+            challenger = None
+            continue
+        planned.challenger_done.update(done)
+        planned.challenger_rows += rows
     return planned
 
 

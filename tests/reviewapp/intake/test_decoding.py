@@ -60,3 +60,34 @@ def test_a_lone_item_is_decoded_on_this_thread_whatever_its_size(champion_projec
     item = _stored(champion_project, 30, 160)
     assert [image.size for image in decoding.images_load_all([item])[item.pk]] == [(160, 160)]
     assert decoded_on[item.pk] == threading.current_thread().name
+
+
+def test_a_batch_is_cut_into_parts_under_the_pixel_budget():
+    from reviewapp.models import Item
+
+    sizes = [(100, 100), (100, 100), (300, 300), (50, 50), (50, 50), (100, 100)]
+    items = [Item(pk=n, width=w, height=h) for n, (w, h) in enumerate(sizes, start=1)]
+    cut = decoding.parts(items, budget=25_000)
+    # in order; the 90,000-pixel item alone, over the budget; the rest up to 25,000 a part
+    assert [[i.pk for i in part] for part in cut] == [[1, 2], [3], [4, 5, 6]]
+    assert decoding.parts(items, budget=10**9) == [items]
+    assert decoding.parts([]) == []
+
+
+def test_a_batch_of_large_images_is_predicted_part_by_part(champion_project, monkeypatch):
+    """A worker never holds more than the budget decoded: each part is decoded and predicted
+    before the next is read, and every item still gets its one prediction."""
+    from reviewapp.intake import batching
+    from reviewapp.models import Prediction
+
+    items = [_stored(champion_project, 40 + seed, 160) for seed in range(5)]
+    monkeypatch.setattr(decoding, "BUDGET_PIXELS", 2 * 160 * 160)
+    calls = []
+    real = decoding.images_load_all
+    monkeypatch.setattr(
+        decoding, "images_load_all", lambda part: calls.append([i.pk for i in part]) or real(part)
+    )
+    report = batching.items_predict(item_ids=[i.pk for i in items])
+    assert calls == [[items[0].pk, items[1].pk], [items[2].pk, items[3].pk], [items[4].pk]]
+    assert sorted(report.predicted) == sorted(i.pk for i in items)
+    assert Prediction.objects.filter(item__in=items).count() == len(items)
