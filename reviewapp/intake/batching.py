@@ -141,20 +141,25 @@ def _predictions_store(
     return stored, inserted
 
 
-def _predict_version(
-    *, version: ModelVersion, items: list[Item], images: dict[int, list], fresh: bool
-) -> tuple[dict[int, Prediction], list[Prediction]]:
-    """Each item's prediction by ``version`` (stored ones reused), and the rows new here.
+def _stored_predictions(
+    *, version: ModelVersion, items: list[Item], fresh: bool
+) -> dict[int, Prediction]:
+    """Each item's prediction by ``version`` stored already (a redelivery reuses it).
 
     ``fresh`` items have no stored prediction to look for (see ``items_predict_held``).
     """
-    done = {}
-    if not fresh:
-        stored = Prediction.objects.filter(model_version=version, item__in=items)
-        done = {p.item_id: p for p in stored.select_related("model_version")}
+    if fresh:
+        return {}
+    stored = Prediction.objects.filter(model_version=version, item__in=items)
+    return {p.item_id: p for p in stored.select_related("model_version")}
+
+
+def _forward_missing(
+    *, version: ModelVersion, items: list[Item], done: dict[int, Prediction], images: dict
+) -> list[Prediction]:
+    """New prediction rows by ``version`` for the items it has not predicted (and readable)."""
     todo = [item for item in items if item.pk not in done and item.pk in images]
-    rows = _forward(version=version, items=todo, images=images) if todo else []
-    return done, rows
+    return _forward(version=version, items=todo, images=images) if todo else []
 
 
 def _settled(item_ids: list[int]) -> set[int]:
@@ -248,25 +253,33 @@ def _project_plan(*, project: Project, items: list[Item], fresh: bool = False) -
     if champion is None:
         logger.warning("predict_batch.no_champion project=%s items=%s", project.slug, len(items))
         return None
-    planned = _Planned(done={}, rows=[])
-    for part in decoding.parts(items):
+    planned = _Planned(
+        done=_stored_predictions(version=champion, items=items, fresh=fresh), rows=[]
+    )
+    if challenger is not None:
+        planned.challenger_done = _stored_predictions(version=challenger, items=items, fresh=fresh)
+    # Only items a serving version has not predicted yet are read and decoded.
+    wanted = [
+        item
+        for item in items
+        if item.pk not in planned.done
+        or (challenger is not None and item.pk not in planned.challenger_done)
+    ]
+    for part in decoding.parts(wanted):
         images = decoding.images_load_all(part)
-        done, rows = _predict_version(version=champion, items=part, images=images, fresh=fresh)
-        planned.done.update(done)
-        planned.rows += rows
+        planned.rows += _forward_missing(
+            version=champion, items=part, done=planned.done, images=images
+        )
         if challenger is None:
             continue
         try:
-            done, rows = _predict_version(
-                version=challenger, items=part, images=images, fresh=fresh
+            planned.challenger_rows += _forward_missing(
+                version=challenger, items=part, done=planned.challenger_done, images=images
             )
         except ml.ArtifactError:
             # A broken challenger must never stop the champion from acting.
             logger.exception("predict_batch.challenger_failed v=%s", challenger.number)
-            challenger = None
-            continue
-        planned.challenger_done.update(done)
-        planned.challenger_rows += rows
+            planned.challenger_done, planned.challenger_rows, challenger = {}, [], None
     return planned
 
 

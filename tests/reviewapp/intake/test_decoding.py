@@ -91,3 +91,8 @@ def test_a_batch_of_large_images_is_predicted_part_by_part(champion_project, mon
     assert calls == [[items[0].pk, items[1].pk], [items[2].pk, items[3].pk], [items[4].pk]]
     assert sorted(report.predicted) == sorted(i.pk for i in items)
     assert Prediction.objects.filter(item__in=items).count() == len(items)
+    # Redelivered, the batch reuses the stored predictions and reads no image again.
+    again = batching.items_predict(item_ids=[i.pk for i in items])
+    assert sorted(again.already) == sorted(i.pk for i in items) and again.predicted == []
+    assert len(calls) == 3
+    assert Prediction.objects.filter(item__in=items).count() == len(items)
