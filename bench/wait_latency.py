@@ -71,13 +71,14 @@ def bare_figures(artifact: dict, *, count: int) -> dict:
 
 
 def wait_requests(stack, *, slug: str, token: str, count: int, seed: int, still_due=None) -> dict:
-    """``count`` single submissions with wait=10, one after another: each request's ms as the
-    client saw it, the server's phases (its Server-Timing header) and the HTTP status counts.
+    """``count`` single submissions with wait=10, one after another: for each, the server's
+    phases (its Server-Timing header, ms) with ``client``, the whole request as the client saw
+    it, and ``outside``, the client's time beyond the view's ``app``; and the HTTP statuses.
 
     With ``still_due`` (a count of the backlog), the requests stop early once it is drained:
     every timed request ran while the workers were busy."""
     http = stack.http(token=token)
-    times, phases, statuses = [], [], {}
+    phases, statuses = [], {}
     for index in range(count):
         if still_due is not None and index % 10 == 0 and index and still_due() == 0:
             break
@@ -86,20 +87,19 @@ def wait_requests(stack, *, slug: str, token: str, count: int, seed: int, still_
         status, _, headers = http.post_files(
             f"/api/v1/projects/{slug}/items/", "file", [("w.png", data)], wait="10"
         )
-        times.append((time.perf_counter() - started) * 1000)
+        client_ms = (time.perf_counter() - started) * 1000
         server = {k.lower(): v for k, v in headers.items()}.get("server-timing", "")
-        phases.append({**timing.parse(server), "client": times[-1]})
+        entry = {**timing.parse(server), "client": client_ms}
+        if "app" in entry:
+            entry["outside"] = client_ms - entry["app"]
+        phases.append(entry)
         statuses[status] = statuses.get(status, 0) + 1
         time.sleep(0.05)
-    return {"times": times, "phases": phases, "statuses": statuses}
+    return {"phases": phases, "statuses": statuses}
 
 
 def phase_figures(phases: list[dict]) -> dict:
-    """p50 and p99 of each phase over the requests; ``outside`` is the client's time beyond the
-    view's (HTTP server, middleware, authentication, loopback)."""
-    for entry in phases:
-        if "app" in entry:
-            entry["outside"] = entry["client"] - entry["app"]
+    """p50 and p99 of each phase over the requests (``client``: the whole request)."""
     names = list(dict.fromkeys(name for entry in phases for name in entry))
     figures = {}
     for name in names:
@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> dict:
             seed=900_000,
             still_due=lambda: stack.scalar(due_query),
         )
-        times, statuses = loaded["times"], loaded["statuses"]
+        statuses = loaded["statuses"]
         due_after = stack.scalar(due_query)
         drained = (due_before - due_after) / (time.perf_counter() - started)
         nice = worker_nice(worker)
@@ -199,6 +199,7 @@ def run(args: argparse.Namespace) -> dict:
             for line in web.log().splitlines()
             if "heap.frozen" in line
         ]
+    phases, quiet_phases = phase_figures(loaded["phases"]), phase_figures(quiet["phases"])
     return {
         "load_average_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "worker_pool_nice": nice,
@@ -207,22 +208,19 @@ def run(args: argparse.Namespace) -> dict:
         "warmup_requests": args.warmup,
         "warmup_slowest_ms": round(warmup_ms, 1),
         "backlog": args.backlog,
-        "requests": len(times),
+        "requests": len(loaded["phases"]),
         "statuses": statuses,
         "drain_start_seconds": round(drain_wait_s, 1),
         "backlog_due_before": due_before,
         "backlog_due_after": due_after,
         "drain_items_per_second": round(drained, 1),
-        "wait_p50_ms": round(median(times), 1),
-        "wait_p99_ms": round(percentile(times, 99), 1),
-        "phases_p50_p99_ms": phase_figures(loaded["phases"]),
+        "wait_p50_ms": phases["client"][0],
+        "wait_p99_ms": phases["client"][1],
+        "phases_p50_p99_ms": phases,
         "slowest_requests_ms": slowest(loaded["phases"]),
         "quiet_requests": args.quiet,
-        "quiet_p50_p99_ms": [
-            round(median(quiet["times"]), 1),
-            round(percentile(quiet["times"], 99), 1),
-        ],
-        "quiet_phases_p50_p99_ms": phase_figures(quiet["phases"]),
+        "quiet_p50_p99_ms": quiet_phases["client"],
+        "quiet_phases_p50_p99_ms": quiet_phases,
         **bare,
     }
 

@@ -84,16 +84,14 @@ class SendsHeld:
     def __exit__(self, *exc_info: object) -> None:
         _local.held = None
 
-    def release(self) -> int:
-        """Send what was held (a failed send is logged, the others still go): how many went."""
-        sent, sends, self.sends = 0, self.sends, []
+    def release(self) -> None:
+        """Send what was held (a failed send is logged, the others still go)."""
+        sends, self.sends = self.sends, []
         for name, args, options in sends:
             try:
                 current_app.send_task(name, args=args, **options)
-                sent += 1
             except Exception:
                 logger.exception("jobs.held_send_failed task=%s args=%s", name, args)
-        return sent
 
 
 def job_send_on_commit(name: str, *args: object, **options: object) -> None:

@@ -83,19 +83,22 @@ def get_predictor(*, artifact_path: str, sha256: str) -> ml_predict.Predictor:
     """Return the process-wide predictor for a model version, loading it on first use."""
     with _PREDICTORS_LOCK:
         predictor = _PREDICTORS.get(sha256)
-        if predictor is None:
-            logger.info("predictor.load sha256=%s path=%s", sha256[:12], artifact_path)
-            predictor = ml_predict.Predictor.from_artifact(
-                artifact_path, device=settings.HANDOFF_PREDICT_DEVICE
+        if predictor is not None:
+            return predictor
+        logger.info("predictor.load sha256=%s path=%s", sha256[:12], artifact_path)
+        predictor = ml_predict.Predictor.from_artifact(
+            artifact_path, device=settings.HANDOFF_PREDICT_DEVICE
+        )
+        if predictor.sha256 != sha256:
+            raise ArtifactError(
+                f"artifact at {artifact_path} has sha256 {predictor.sha256}, "
+                f"but the model version expects {sha256}"
             )
-            if predictor.sha256 != sha256:
-                raise ArtifactError(
-                    f"artifact at {artifact_path} has sha256 {predictor.sha256}, "
-                    f"but the model version expects {sha256}"
-                )
-            _PREDICTORS[sha256] = predictor
-            long_lived_freeze(f"model {sha256[:12]}")  # server processes only (config/heap.py)
-        return predictor
+        _PREDICTORS[sha256] = predictor
+    # After a load only, in server processes only (config/heap.py); outside the lock, which
+    # other threads may be waiting on for a model already loaded.
+    long_lived_freeze(f"model {sha256[:12]}")
+    return predictor
 
 
 def forward_threads_set(threads: int) -> None:

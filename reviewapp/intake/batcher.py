@@ -136,6 +136,15 @@ class Batcher:
         close_old_connections()
         held = jobs.SendsHeld()  # the batch's follow-up jobs go to the broker after the answers
         try:
+            self._answer(batch, items, started=started, held=held)
+        finally:
+            held.release()
+
+    def _answer(
+        self, batch: list[_Request], items: list[Item], *, started: float, held: jobs.SendsHeld
+    ) -> None:
+        """Predict the batch's items and give each request its answer (or the batch's error)."""
+        try:
             with held:
                 report = self._predict(items)
         except Exception as exc:
@@ -143,7 +152,6 @@ class Batcher:
             connection.close()  # never reuse a connection left in an unknown state
             for request in batch:
                 request.future.set_exception(exc)
-            held.release()
             return
         self.batches += 1
         self.items += len(items)
@@ -158,4 +166,3 @@ class Batcher:
                     seconds={"queue": started - request.submitted, **report.seconds},
                 )
             )
-        held.release()

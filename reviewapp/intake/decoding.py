@@ -85,7 +85,7 @@ def images_load_all(items: list[Item]) -> dict[int, list]:
     Large items go to the thread pool first; small ones (and a lone item, a `wait` request's)
     are decoded on this thread while the pool works, where a hop would only add a wait.
     """
-    pooled = [i for i in items if len(items) > 1 and _pixels(i) >= INLINE_PIXELS]
+    pooled = [i for i in items if _pixels(i) >= INLINE_PIXELS] if len(items) > 1 else []
     futures = {item.pk: _decoder().submit(_images_load_logged, item) for item in pooled}
     loaded = {i.pk: _images_load_logged(i) for i in items if i.pk not in futures}
     loaded.update({item_id: future.result() for item_id, future in futures.items()})
