@@ -102,8 +102,16 @@ def _task_shown(page) -> str:
 
 
 def _wait_for_task_change(page, previous: str) -> str:
-    # A selector wait, not wait_for_function: polling a JS string needs eval, which the CSP forbids.
-    page.wait_for_selector(f"#item:not([data-task='{previous}'])", state="attached")
+    """Wait until another task is on screen, and return it.
+
+    Not merely another value: the desk renders no task ("") between a decision and the next
+    task when the prefetch has not arrived yet (under load), and a test that took that gap for
+    the next task asserted on the wrong one (CI: 5364 shown where 5363 was expected).
+    A selector wait, not wait_for_function: polling a JS string needs eval, which the CSP forbids.
+    """
+    page.wait_for_selector(
+        f"#item:not([data-task='']):not([data-task='{previous}'])", state="attached"
+    )
     return _task_shown(page)
 
 
